@@ -1,0 +1,149 @@
+//! The one error type of the JSON API. Each variant documents its status code.
+//!
+//! Bodies have the shape `{"error": {"code", "message", "errors"?}}`. Internal causes are
+//! logged once, here, with their context, and never sent to the client.
+
+use crate::domain::FieldProblem;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// Everything a JSON endpoint can answer other than success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the body or query cannot be used at all (not JSON, wrong shape).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 400: the body is well-formed but some fields are invalid; each one is listed.
+    #[error("some fields are invalid")]
+    InvalidFields(Vec<FieldProblem>),
+    /// 401: the credential is missing, malformed, expired, revoked or unknown.
+    #[error("a valid API key or session token is required")]
+    Unauthorized,
+    /// 403: the caller is known but its role or key scope does not allow this.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// 404: no such resource in the caller's tenant (another tenant's id looks the same).
+    #[error("not found")]
+    NotFound,
+    /// 409: the request conflicts with the current state (a taken email, the last owner).
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: the body is over the size or count limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 415: the body is not `application/json`.
+    #[error("the body must be JSON, sent with Content-Type: application/json")]
+    UnsupportedMediaType,
+    /// 429: too many requests; retry after the given number of seconds.
+    #[error("too many requests; retry after {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
+    /// 503: a backing service is unavailable; nothing was changed; retry later.
+    #[error("the service is temporarily unavailable; retry after {retry_after_secs} s")]
+    Unavailable { retry_after_secs: u64 },
+    /// 500: a bug or an unexpected failure; the cause is logged, not sent.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::InvalidFields(_) => "invalid_fields",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::TooManyRequests { .. } => "rate_limited",
+            ApiError::Unavailable { .. } => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        // A pool that cannot reach the database is an outage, not a bug: say so and let the
+        // client retry.
+        match err {
+            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
+                tracing::error!(error = %err, "database unavailable");
+                ApiError::Unavailable {
+                    retry_after_secs: 2,
+                }
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(err: actix_web::error::BlockingError) -> Self {
+        ApiError::internal(err.to_string())
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'static str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldProblem]>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) | ApiError::InvalidFields(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(cause) = self {
+            tracing::error!(error = %cause, debug = ?cause, "internal error");
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        match self {
+            ApiError::TooManyRequests { retry_after_secs }
+            | ApiError::Unavailable { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            ApiError::Unauthorized => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            _ => {}
+        }
+        let errors = match self {
+            ApiError::InvalidFields(problems) => Some(problems.as_slice()),
+            _ => None,
+        };
+        response.json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+                errors,
+            },
+        })
+    }
+}

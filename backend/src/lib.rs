@@ -1,0 +1,13 @@
+//! Sightline: machine-vision conversion tracking. The server as a library, so that the
+//! binary and the test suite build the very same [`startup::Application`].
+
+pub mod auth;
+pub mod cache;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod storage;
+pub mod telemetry;

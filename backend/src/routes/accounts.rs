@@ -1,0 +1,136 @@
+//! `POST /v1/auth/signup` and `POST /v1/auth/login`.
+
+use super::{CONTROL_BODY_LIMIT, FieldCheck, read_json, required};
+use crate::auth::{login_throttle, password};
+use crate::domain::{Email, OrganizationName, Password, Timestamp};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::storage::accounts::{self, CreateAccountError};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/auth/signup", web::post().to(signup))
+        .route("/auth/login", web::post().to(login));
+}
+
+#[derive(Deserialize)]
+struct SignupBody {
+    organization: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+}
+
+async fn signup(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body: SignupBody = read_json(&request, payload, CONTROL_BODY_LIMIT).await?;
+    let mut check = FieldCheck::default();
+    let organization = check.take(
+        required("organization", body.organization.as_deref())
+            .and_then(|v| OrganizationName::parse("organization", v)),
+    );
+    let email =
+        check.take(required("email", body.email.as_deref()).and_then(|v| Email::parse("email", v)));
+    let new_password = check.take(
+        required("password", body.password.as_deref()).and_then(|v| Password::parse("password", v)),
+    );
+    check.finish()?;
+    let (Some(organization), Some(email), Some(new_password)) = (organization, email, new_password)
+    else {
+        return Err(ApiError::internal("a checked field is missing"));
+    };
+
+    let hash = web::block(move || password::hash(new_password.expose()))
+        .await?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let (tenant_id, user_id) =
+        accounts::create_tenant_with_owner(&state.db, &organization, &email, hash)
+            .await
+            .map_err(|e| match e {
+                CreateAccountError::EmailTaken => {
+                    ApiError::Conflict("an account with this email already exists".into())
+                }
+                CreateAccountError::Db(db) => db.into(),
+            })?;
+    let (token, expires_at) = state
+        .jwt
+        .issue(user_id, tenant_id, 0)
+        .map_err(ApiError::internal)?;
+    tracing::info!(%tenant_id, "tenant signed up");
+    Ok(HttpResponse::Created().json(json!({
+        "tenant_id": tenant_id,
+        "user_id": user_id,
+        "token": token,
+        "expires_at": Timestamp::from(expires_at),
+    })))
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    email: Option<String>,
+    password: Option<String>,
+}
+
+async fn login(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body: LoginBody = read_json(&request, payload, CONTROL_BODY_LIMIT).await?;
+    let mut check = FieldCheck::default();
+    let email = check.take(required("email", body.email.as_deref()));
+    let given_password = check.take(required("password", body.password.as_deref()));
+    check.finish()?;
+    let (Some(email), Some(given_password)) = (email, given_password) else {
+        return Err(ApiError::internal("a checked field is missing"));
+    };
+    // An email that does not parse cannot have an account; it fails like a wrong password.
+    let email = Email::parse("email", email).ok();
+    let address = request
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let normalised = email
+        .as_ref()
+        .map_or_else(|| "-".to_owned(), |e| e.as_str().to_owned());
+    let attempt = login_throttle::Attempt {
+        email: &normalised,
+        address: &address,
+    };
+    login_throttle::check(&state.hot, &state.settings, &attempt).await?;
+
+    let record = match &email {
+        Some(email) => accounts::find_login(&state.db, email).await?,
+        None => None,
+    };
+    let given_password = given_password.to_owned();
+    let verified = match record {
+        Some(record) => {
+            let stored = record.password_hash.clone();
+            web::block(move || password::verify(&given_password, &stored))
+                .await?
+                .then_some(record)
+        }
+        None => {
+            web::block(move || password::verify_against_nothing(&given_password)).await?;
+            None
+        }
+    };
+    let Some(record) = verified else {
+        login_throttle::record_failure(&state.hot, &state.settings, &attempt).await;
+        return Err(ApiError::Unauthorized);
+    };
+    login_throttle::record_success(&state.hot, &attempt).await;
+    let (token, expires_at) = state
+        .jwt
+        .issue(record.user_id, record.tenant_id, record.session_version)
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "token": token,
+        "expires_at": Timestamp::from(expires_at),
+    })))
+}

@@ -1,0 +1,14 @@
+//! What every request handler shares: the database, the hot store, token keys, settings.
+
+use crate::auth::jwt::JwtKeys;
+use crate::cache::HotStore;
+use crate::config::Settings;
+use sea_orm::DatabaseConnection;
+
+#[derive(Debug)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub hot: HotStore,
+    pub jwt: JwtKeys,
+    pub settings: Settings,
+}

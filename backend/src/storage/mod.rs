@@ -1,0 +1,60 @@
+//! Storage: the database connection, migrations, and tenant-scoped queries.
+//!
+//! Every function that reads or writes a tenant's rows takes the caller's [`TenantScope`]
+//! first, so a query without a tenant filter cannot be written by accident.
+
+pub mod accounts;
+pub mod api_keys;
+pub mod audit;
+pub mod entities;
+pub mod members;
+
+use crate::config::Settings;
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+use std::time::Duration;
+
+pub use crate::auth::TenantScope;
+
+/// Opens the configured database: PostgreSQL when `DATABASE_URL` is set, else the SQLite file
+/// `sightline.db` in the data directory (created if missing).
+pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
+    let url = match &settings.database_url {
+        Some(url) => url.expose().to_owned(),
+        None => {
+            std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+                DbErr::Custom(format!(
+                    "cannot create data directory {}: {e}",
+                    settings.data_dir.display()
+                ))
+            })?;
+            format!(
+                "sqlite://{}?mode=rwc",
+                settings.data_dir.join("sightline.db").display()
+            )
+        }
+    };
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(settings.database_max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false);
+    if settings.is_embedded_database() {
+        // SQLite allows one writer at a time; a single connection avoids "database is
+        // locked" errors under concurrent requests.
+        options.max_connections(1);
+    }
+    Database::connect(options).await
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// Whether `err` is a unique-constraint violation (a taken email, a duplicate key).
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}

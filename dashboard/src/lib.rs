@@ -1,0 +1,48 @@
+//! The dashboard's presentation: askama templates and the page structs that fill them.
+//!
+//! This crate knows nothing of the database or HTTP handlers: the server loads data and hands
+//! a page struct over. It does not depend on the backend (the backend mounts it).
+
+use askama::Template;
+use askama_web::WebTemplate;
+
+/// The stylesheet every page links to, served by the backend at [`STYLESHEET_PATH`].
+pub const STYLESHEET: &str = include_str!("../static/sightline.css");
+pub const STYLESHEET_PATH: &str = "/static/sightline.css";
+
+/// The landing page: what Sightline is and how to start sending events.
+#[derive(Debug, Template, WebTemplate)]
+#[template(path = "home.html")]
+pub struct HomePage {
+    /// The address clients reach this server at, for the ready-to-paste `curl` lines.
+    pub base_url: String,
+    pub version: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_home_page_shows_a_signup_command_for_this_host() {
+        let html = HomePage {
+            base_url: "http://sightline.test:8080".into(),
+            version: "0.1.0",
+        }
+        .render()
+        .unwrap();
+        assert!(html.contains("http://sightline.test:8080/v1/auth/signup"));
+        assert!(html.contains("<title>Sightline</title>"));
+    }
+
+    #[test]
+    fn values_are_escaped() {
+        let html = HomePage {
+            base_url: "<script>alert(1)</script>".into(),
+            version: "0.1.0",
+        }
+        .render()
+        .unwrap();
+        assert!(!html.contains("<script>alert(1)"));
+    }
+}

@@ -1,0 +1,36 @@
+//! Sightline's schema, as an ordered list of sea-orm migrations.
+//!
+//! Each migration is frozen once it has landed on `main`: a change to the schema is a new
+//! migration, never an edit of an old one. Every migration applies on PostgreSQL (production,
+//! the test suite) and SQLite (the embedded default) alike.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261203_000001_accounts;
+
+/// Runs Sightline's migrations in order.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261203_000001_accounts::Migration)]
+    }
+}
+
+/// A short fingerprint of the migration list, so that a cached, already-migrated database
+/// (the test suite's template) is rebuilt whenever a migration is added.
+pub fn schema_fingerprint() -> String {
+    let names: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    // FNV-1a: stable across Rust versions, unlike `DefaultHasher`.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in names.join(",").bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}

@@ -1,0 +1,66 @@
+//! `/healthz`, `/readyz`, the landing page and unknown routes.
+
+use support::TestApp;
+
+#[actix_web::test]
+async fn healthz_answers_ok() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/healthz", None).await.expect(200);
+    assert_eq!(response.body["status"], "ok");
+}
+
+#[actix_web::test]
+async fn readyz_checks_the_database_and_redis() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/readyz", None).await.expect(200);
+    assert_eq!(response.body["status"], "ready");
+    assert_eq!(response.body["checks"]["database"], "ok");
+    assert_eq!(response.body["checks"]["redis"], "ok");
+}
+
+#[actix_web::test]
+async fn unknown_routes_answer_a_json_404() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/v1/no-such-thing", None).await.expect(404);
+    assert_eq!(response.error_code(), "not_found");
+}
+
+#[actix_web::test]
+async fn every_response_carries_the_security_headers() {
+    let app = TestApp::spawn().await;
+    for path in ["/", "/healthz", "/v1/api-keys"] {
+        let response = app.get(path, None).await;
+        assert_eq!(
+            response.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(response.header("x-frame-options"), Some("DENY"), "{path}");
+        let csp = response
+            .header("content-security-policy")
+            .unwrap_or_default();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn the_landing_page_shows_how_to_sign_up_on_this_host() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/", None).await.expect(200);
+    assert!(
+        response
+            .header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/html")
+    );
+    let host = app.base_url.trim_start_matches("http://");
+    assert!(
+        response.text.contains(&format!("{host}/v1/auth/signup")),
+        "{}",
+        response.text
+    );
+    app.get("/static/sightline.css", None).await.expect(200);
+}

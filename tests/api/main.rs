@@ -1,0 +1,11 @@
+//! End-to-end tests of the JSON API against the real server, PostgreSQL and Redis.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod accounts;
+mod api_keys;
+mod authentication;
+mod embedded;
+mod health;
+mod members;
+mod tenant_isolation;

@@ -1,0 +1,91 @@
+//! Tenant isolation is a security boundary: another tenant's ids answer 404, exactly like ids
+//! that do not exist, and lists never show another tenant's rows. Every endpoint family adds
+//! its cases here.
+
+use serde_json::json;
+use support::TestApp;
+
+#[actix_web::test]
+async fn tenant_b_cannot_see_or_revoke_tenant_a_api_keys() {
+    let app = TestApp::spawn().await;
+    let a = app.signup().await;
+    let b = app.signup().await;
+    let (a_key_id, a_key) = app.create_api_key(&a.token, &["read"]).await;
+    app.create_api_key(&b.token, &["read"]).await;
+
+    let b_keys = app
+        .get("/v1/api-keys", Some(&b.token))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(b_keys["api_keys"].as_array().unwrap().len(), 1);
+    assert_ne!(b_keys["api_keys"][0]["id"], a_key_id.as_str());
+
+    let cross = app
+        .delete(&format!("/v1/api-keys/{a_key_id}"), Some(&b.token))
+        .await
+        .expect(404);
+    let missing = app
+        .delete(
+            &format!("/v1/api-keys/{}", uuid::Uuid::new_v4()),
+            Some(&b.token),
+        )
+        .await
+        .expect(404);
+    assert_eq!(cross.text, missing.text);
+    // A's key still works.
+    app.get("/v1/api-keys", Some(&a_key)).await.expect(403);
+}
+
+#[actix_web::test]
+async fn tenant_b_cannot_see_change_or_remove_tenant_a_members() {
+    let app = TestApp::spawn().await;
+    let a = app.signup().await;
+    let b = app.signup().await;
+    let (a_member, a_member_token) = app.add_member(&a.token, "analyst").await;
+
+    let b_members = app
+        .get("/v1/members", Some(&b.token))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(b_members["members"].as_array().unwrap().len(), 1);
+    assert_eq!(b_members["members"][0]["user_id"], b.user_id.as_str());
+
+    for id in [&a_member, &a.user_id] {
+        let path = format!("/v1/members/{id}");
+        app.patch(&path, Some(&b.token), &json!({"role": "viewer"}))
+            .await
+            .expect(404);
+        app.delete(&path, Some(&b.token)).await.expect(404);
+    }
+    // Nothing changed in A.
+    let a_members = app
+        .get("/v1/members", Some(&a.token))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(a_members["members"].as_array().unwrap().len(), 2);
+    assert_eq!(a_members["members"][1]["role"], "analyst");
+    app.login(&a.email, &a.password).await;
+    let _ = a_member_token;
+}
+
+#[actix_web::test]
+async fn a_token_for_one_tenant_cannot_be_replayed_for_another() {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+    let app = TestApp::spawn().await;
+    let a = app.signup().await;
+    let b = app.signup().await;
+    // A's user, claiming B's tenant, correctly signed: A is not a member of B.
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({"sub": a.user_id, "tid": b.tenant_id, "sv": 0, "iat": now, "exp": now + 600,
+                        "iss": "sightline", "aud": "sightline-api"});
+    let token = encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(support::TEST_JWT_SECRET.as_bytes()),
+    )
+    .unwrap();
+    app.get("/v1/members", Some(&token)).await.expect(401);
+}

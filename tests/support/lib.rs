@@ -1,0 +1,133 @@
+//! The test harness: [`TestApp`] starts the real server on port 0, against its own PostgreSQL
+//! database (cloned from a migrated template) and its own Redis key prefix, and cleans both
+//! up when dropped. Helpers send requests and check statuses.
+//!
+//! `SIGHTLINE_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`) and
+//! `SIGHTLINE_TEST_REDIS_URL` (default `redis://127.0.0.1:6379`) point the suite elsewhere.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod database;
+mod http;
+
+pub use http::{Account, Response};
+
+use actix_web::dev::ServerHandle;
+use database::TestDatabase;
+use sightline::config::{Secret, Settings};
+use sightline::startup::Application;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The JWT secret every test server uses, so tests can forge tokens to prove they are refused.
+pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+fn test_database_url() -> String {
+    std::env::var("SIGHTLINE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+fn test_redis_url() -> String {
+    std::env::var("SIGHTLINE_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A running server with its own database, Redis prefix and data directory.
+#[allow(missing_debug_implementations)] // a client and a server handle: nothing useful to print
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`
+    pub base_url: String,
+    /// The settings the server was started with.
+    pub settings: Settings,
+    client: awc::Client,
+    handle: ServerHandle,
+    database: Option<TestDatabase>,
+    data_dir: PathBuf,
+}
+
+impl TestApp {
+    /// The production setup: PostgreSQL and Redis.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// PostgreSQL and Redis, with settings adjusted by `adjust` before start.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        let database = TestDatabase::create(&test_database_url()).await;
+        let mut settings = base_settings();
+        settings.database_url = Some(Secret::new(database.url()));
+        settings.redis_url = Some(Secret::new(test_redis_url()));
+        settings.redis_prefix = format!("sltest-{}", uuid::Uuid::new_v4().simple());
+        adjust(&mut settings);
+        Self::start(settings, Some(database)).await
+    }
+
+    /// The embedded default: SQLite in a fresh data directory, no Redis.
+    pub async fn spawn_embedded() -> Self {
+        Self::start(base_settings(), None).await
+    }
+
+    async fn start(settings: Settings, database: Option<TestDatabase>) -> Self {
+        let data_dir = settings.data_dir.clone();
+        let app = Application::build(settings.clone())
+            .await
+            .expect("the test server should start");
+        let base_url = format!("http://{}", app.address());
+        let handle = app.handle();
+        actix_web::rt::spawn(app.run_until_stopped());
+        let client = awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .finish();
+        Self {
+            base_url,
+            settings,
+            client,
+            handle,
+            database,
+            data_dir,
+        }
+    }
+
+    /// A connection to this test's own database (PostgreSQL tests only), to check what was
+    /// stored.
+    pub async fn db(&self) -> sea_orm::DatabaseConnection {
+        let database = self
+            .database
+            .as_ref()
+            .expect("only PostgreSQL test apps have a database to inspect");
+        sea_orm::Database::connect(database.url())
+            .await
+            .expect("connect to the test database")
+    }
+}
+
+fn base_settings() -> Settings {
+    sightline::telemetry::init_for_tests();
+    Settings {
+        listen: "127.0.0.1:0".parse().expect("a valid address"),
+        data_dir: std::env::temp_dir()
+            .join(format!("sightline-test-{}", uuid::Uuid::new_v4().simple())),
+        jwt_secret: Some(Secret::new(TEST_JWT_SECRET)),
+        workers: 1,
+        shutdown_timeout: Duration::from_secs(1),
+        database_max_connections: 5,
+        ..Settings::default()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // `stop` sends its command at once; the returned future only waits for completion.
+        drop(self.handle.stop(false));
+        if let Some(prefix) = self
+            .settings
+            .redis_url
+            .as_ref()
+            .map(|_| self.settings.redis_prefix.clone())
+        {
+            database::delete_redis_prefix(&test_redis_url(), &prefix);
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+        // The database is dropped after this, with its own `Drop`.
+    }
+}
