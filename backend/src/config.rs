@@ -58,6 +58,18 @@ pub struct Settings {
     pub login_max_failures_per_address: u64,
     /// The window over which failed logins are counted, and how long a lock-out lasts.
     pub login_lockout: Duration,
+    /// How long a request waits for a pooled database connection before giving up (503).
+    pub database_acquire_timeout: Duration,
+    /// Events per second one tenant may send (fixed one-second windows).
+    pub ingest_rate_limit_per_second: u64,
+    /// Concurrent group-commit writer tasks.
+    pub ingest_writers: usize,
+    /// Ingest requests that may wait for a writer before new ones are answered 503.
+    pub ingest_queue_capacity: usize,
+    /// Most events written in one group commit.
+    pub ingest_max_batch_events: usize,
+    /// How long an ingest request waits for its commit before it is answered 503.
+    pub ingest_reply_timeout: Duration,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
     /// How long a graceful shutdown waits for requests in flight.
@@ -78,6 +90,12 @@ impl Default for Settings {
             login_max_failures_per_account: 5,
             login_max_failures_per_address: 50,
             login_lockout: Duration::from_secs(15 * 60),
+            database_acquire_timeout: Duration::from_secs(5),
+            ingest_rate_limit_per_second: 50_000,
+            ingest_writers: 2,
+            ingest_queue_capacity: 1024,
+            ingest_max_batch_events: 10_000,
+            ingest_reply_timeout: Duration::from_secs(10),
             workers: 0,
             shutdown_timeout: Duration::from_secs(30),
         }
@@ -134,6 +152,24 @@ const KEYS: &[Key] = &[
         "SIGHTLINE_LOGIN_MAX_FAILURES_PER_ADDRESS",
     ),
     key("login_lockout_seconds", "SIGHTLINE_LOGIN_LOCKOUT_SECONDS"),
+    key(
+        "database_acquire_timeout_seconds",
+        "SIGHTLINE_DATABASE_ACQUIRE_TIMEOUT_SECONDS",
+    ),
+    key(
+        "ingest_rate_limit_per_second",
+        "SIGHTLINE_INGEST_RATE_LIMIT_PER_SECOND",
+    ),
+    key("ingest_writers", "SIGHTLINE_INGEST_WRITERS"),
+    key("ingest_queue_capacity", "SIGHTLINE_INGEST_QUEUE_CAPACITY"),
+    key(
+        "ingest_max_batch_events",
+        "SIGHTLINE_INGEST_MAX_BATCH_EVENTS",
+    ),
+    key(
+        "ingest_reply_timeout_seconds",
+        "SIGHTLINE_INGEST_REPLY_TIMEOUT_SECONDS",
+    ),
     key("workers", "SIGHTLINE_WORKERS"),
     key(
         "shutdown_timeout_seconds",
@@ -267,6 +303,34 @@ impl Settings {
         parser.parse("login_lockout_seconds", &mut settings.login_lockout, |v| {
             number_in(v, 1, 86400).map(Duration::from_secs)
         });
+        parser.parse(
+            "database_acquire_timeout_seconds",
+            &mut settings.database_acquire_timeout,
+            |v| number_in(v, 1, 300).map(Duration::from_secs),
+        );
+        parser.parse(
+            "ingest_rate_limit_per_second",
+            &mut settings.ingest_rate_limit_per_second,
+            |v| number_in(v, 1, 100_000_000),
+        );
+        parser.parse("ingest_writers", &mut settings.ingest_writers, |v| {
+            number_in(v, 1, 64)
+        });
+        parser.parse(
+            "ingest_queue_capacity",
+            &mut settings.ingest_queue_capacity,
+            |v| number_in(v, 1, 1_000_000),
+        );
+        parser.parse(
+            "ingest_max_batch_events",
+            &mut settings.ingest_max_batch_events,
+            |v| number_in(v, 1, 1_000_000),
+        );
+        parser.parse(
+            "ingest_reply_timeout_seconds",
+            &mut settings.ingest_reply_timeout,
+            |v| number_in(v, 1, 600).map(Duration::from_secs),
+        );
         parser.parse("workers", &mut settings.workers, |v| number_in(v, 0, 256));
         parser.parse(
             "shutdown_timeout_seconds",

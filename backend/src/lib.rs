@@ -6,6 +6,7 @@ pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod ingest;
 pub mod routes;
 pub mod startup;
 pub mod state;

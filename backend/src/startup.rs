@@ -5,6 +5,10 @@
 use crate::auth::jwt::{self, JwtKeys};
 use crate::cache::{CacheError, HotStore};
 use crate::config::Settings;
+use crate::ingest::Ingestor;
+use crate::ingest::policy_cache::PolicyCache;
+use crate::ingest::rate_limit::RateLimiter;
+use crate::ingest::writer::{Writer, WriterConfig};
 use crate::state::AppState;
 use crate::{routes, storage, telemetry};
 use actix_web::dev::{Server, ServerHandle};
@@ -61,10 +65,24 @@ impl Application {
         let address = listener.local_addr().map_err(bind_error)?;
         let workers = settings.workers;
         let shutdown_timeout = settings.shutdown_timeout.as_secs();
+        let ingest = Ingestor {
+            writer: Writer::start(
+                db.clone(),
+                WriterConfig {
+                    writers: settings.ingest_writers,
+                    queue_capacity: settings.ingest_queue_capacity,
+                    max_batch_events: settings.ingest_max_batch_events,
+                    reply_timeout: settings.ingest_reply_timeout,
+                },
+            ),
+            policies: PolicyCache::default(),
+            rate_limiter: RateLimiter::new(hot.clone(), settings.ingest_rate_limit_per_second),
+        };
         let state = web::Data::new(AppState {
             db,
             hot,
             jwt,
+            ingest,
             settings,
         });
 

@@ -3,6 +3,7 @@
 use crate::auth::jwt::JwtKeys;
 use crate::cache::HotStore;
 use crate::config::Settings;
+use crate::ingest::Ingestor;
 use sea_orm::DatabaseConnection;
 
 #[derive(Debug)]
@@ -10,5 +11,6 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub hot: HotStore,
     pub jwt: JwtKeys,
+    pub ingest: Ingestor,
     pub settings: Settings,
 }

@@ -7,6 +7,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261203_000001_accounts;
+mod m20261203_000002_events;
 
 /// Runs Sightline's migrations in order.
 #[derive(Debug)]
@@ -15,7 +16,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261203_000001_accounts::Migration)]
+        vec![
+            Box::new(m20261203_000001_accounts::Migration),
+            Box::new(m20261203_000002_events::Migration),
+        ]
     }
 }
 

@@ -53,3 +53,77 @@ async fn the_embedded_setup_serves_accounts_keys_and_members() {
     .await
     .expect(429);
 }
+
+#[actix_web::test]
+async fn the_embedded_setup_ingests_events_idempotently() {
+    use support::fixtures::{batch, conversion, detection};
+    let app = TestApp::spawn_embedded().await;
+    let owner = app.signup().await;
+    let (_, key) = app.create_api_key(&owner.token, &["ingest", "read"]).await;
+    let mut bad = detection("bad", "s");
+    bad["confidence"] = json!(4);
+    let events = batch(vec![
+        detection("d-1", "s"),
+        detection("d-1", "s"),
+        conversion("c-1", "s"),
+        bad,
+    ]);
+    let first = app
+        .post("/v1/events", Some(&key), &events)
+        .await
+        .expect(202);
+    assert_eq!(
+        (
+            first.body["accepted"].as_u64(),
+            first.body["duplicates"].as_u64(),
+            first.body["rejected"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1))
+    );
+    let retry = app
+        .post("/v1/events", Some(&key), &events)
+        .await
+        .expect(202);
+    // The rejected event is rejected again (it was never accepted); the others are duplicates.
+    assert_eq!(
+        (
+            retry.body["accepted"].as_u64(),
+            retry.body["duplicates"].as_u64(),
+            retry.body["rejected"].as_u64()
+        ),
+        (Some(0), Some(3), Some(1))
+    );
+    let log = app
+        .get("/v1/invalid-events", Some(&key))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(log["invalid_events"].as_array().unwrap().len(), 2);
+    assert_eq!(log["invalid_events"][0]["payload"]["event_id"], "bad");
+
+    app.send(
+        actix_web::http::Method::PUT,
+        "/v1/consent-policy",
+        Some(&owner.token),
+        Some(&json!({"default": "denied", "strip_keys_without_consent": true})),
+    )
+    .await
+    .expect(200);
+    app.post(
+        "/v1/events",
+        Some(&key),
+        &batch(vec![detection("d-2", "s")]),
+    )
+    .await
+    .expect(202);
+    let validated = app
+        .post(
+            "/v1/events/validate",
+            Some(&key),
+            &batch(vec![detection("d-2", "s"), detection("d-3", "s")]),
+        )
+        .await
+        .expect(202);
+    assert_eq!(validated.body["results"][0]["status"], "duplicate");
+    assert_eq!(validated.body["results"][1]["status"], "accepted");
+}

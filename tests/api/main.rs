@@ -5,7 +5,9 @@
 mod accounts;
 mod api_keys;
 mod authentication;
+mod consent;
 mod embedded;
+mod events;
 mod health;
 mod members;
 mod tenant_isolation;

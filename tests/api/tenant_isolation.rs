@@ -89,3 +89,54 @@ async fn a_token_for_one_tenant_cannot_be_replayed_for_another() {
     .unwrap();
     app.get("/v1/members", Some(&token)).await.expect(401);
 }
+
+#[actix_web::test]
+async fn tenant_b_never_sees_tenant_a_invalid_events_or_policies() {
+    use support::fixtures::{batch, detection};
+    let app = TestApp::spawn().await;
+    let a = app.signup().await;
+    let b = app.signup().await;
+    let (_, a_key) = app.create_api_key(&a.token, &["ingest", "read"]).await;
+    let (_, b_key) = app.create_api_key(&b.token, &["ingest", "read"]).await;
+    let mut bad = detection("a-bad", "s");
+    bad["label"] = json!("");
+    app.post("/v1/events", Some(&a_key), &batch(vec![bad]))
+        .await
+        .expect(202);
+    let b_log = app
+        .get("/v1/invalid-events", Some(&b_key))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(b_log["invalid_events"], json!([]));
+
+    app.send(
+        actix_web::http::Method::PUT,
+        "/v1/consent-policy",
+        Some(&a.token),
+        Some(&json!({"default": "denied", "strip_keys_without_consent": true})),
+    )
+    .await
+    .expect(200);
+    let b_policy = app
+        .get("/v1/consent-policy", Some(&b.token))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(b_policy["default"], "granted");
+    // B's events are not stripped by A's policy.
+    app.post(
+        "/v1/events",
+        Some(&b_key),
+        &batch(vec![detection("b-1", "s")]),
+    )
+    .await
+    .expect(202);
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM detections WHERE event_id = 'b-1' AND \"keys\" IS NOT NULL"
+        )
+        .await,
+        1
+    );
+}

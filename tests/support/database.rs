@@ -159,6 +159,39 @@ fn replace_database(url: &str, database: &str) -> String {
     }
 }
 
+/// The `host:port` of a `postgres://user@host:port/db` URL, resolved.
+pub fn host_and_port(url: &str) -> std::net::SocketAddr {
+    use std::net::ToSocketAddrs;
+    let authority = authority(url);
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let host_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    };
+    host_port
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .unwrap_or_else(|| panic!("cannot resolve the database host {host_port}"))
+}
+
+/// The URL with its `host:port` replaced (user and database kept).
+pub fn replace_host_and_port(url: &str, host_port: &str) -> String {
+    let authority = authority(url);
+    let replaced = match authority.rsplit_once('@') {
+        Some((user, _)) => format!("{user}@{host_port}"),
+        None => host_port.to_owned(),
+    };
+    url.replacen(authority, &replaced, 1)
+}
+
+/// `user@host:port` of a URL.
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?']).next().unwrap_or(rest)
+}
+
 /// Deletes every Redis key under `prefix:`.
 pub fn delete_redis_prefix(redis_url: &str, prefix: &str) {
     let redis_url = redis_url.to_owned();
@@ -201,7 +234,7 @@ pub fn delete_redis_prefix(redis_url: &str, prefix: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::replace_database;
+    use super::{replace_database, replace_host_and_port};
 
     #[test]
     fn the_database_name_is_replaced() {
@@ -212,6 +245,14 @@ mod tests {
         assert_eq!(
             replace_database("postgres://u@h/test?sslmode=disable", "x"),
             "postgres://u@h/x?sslmode=disable"
+        );
+    }
+
+    #[test]
+    fn the_host_and_port_are_replaced() {
+        assert_eq!(
+            replace_host_and_port("postgres://postgres@127.0.0.1:5432/t", "127.0.0.1:9"),
+            "postgres://postgres@127.0.0.1:9/t"
         );
     }
 }

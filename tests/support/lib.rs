@@ -8,7 +8,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod database;
+pub mod fixtures;
 mod http;
+pub mod proxy;
 
 pub use http::{Account, Response};
 
@@ -62,6 +64,21 @@ impl TestApp {
         Self::start(settings, Some(database)).await
     }
 
+    /// PostgreSQL reached through a [`proxy::TcpProxy`] the test can cut, and Redis.
+    pub async fn spawn_behind_proxy(adjust: impl FnOnce(&mut Settings)) -> (Self, proxy::TcpProxy) {
+        let database = TestDatabase::create(&test_database_url()).await;
+        let url = database.url();
+        let target = database::host_and_port(&url);
+        let proxy = proxy::TcpProxy::start(target).await;
+        let proxied = database::replace_host_and_port(&url, &format!("127.0.0.1:{}", proxy.port()));
+        let mut settings = base_settings();
+        settings.database_url = Some(Secret::new(proxied));
+        settings.redis_url = Some(Secret::new(test_redis_url()));
+        settings.redis_prefix = format!("sltest-{}", uuid::Uuid::new_v4().simple());
+        adjust(&mut settings);
+        (Self::start(settings, Some(database)).await, proxy)
+    }
+
     /// The embedded default: SQLite in a fresh data directory, no Redis.
     pub async fn spawn_embedded() -> Self {
         Self::start(base_settings(), None).await
@@ -98,6 +115,23 @@ impl TestApp {
         sea_orm::Database::connect(database.url())
             .await
             .expect("connect to the test database")
+    }
+
+    /// Runs a query that returns one number (`SELECT count(*) ...`) on this test's database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        use sea_orm::ConnectionTrait;
+        let db = self.db().await;
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                sql.to_owned(),
+            ))
+            .await
+            .unwrap_or_else(|err| panic!("{sql}: {err}"))
+            .expect("one row");
+        let value: i64 = row.try_get_by_index(0).expect("a number");
+        db.close().await.ok();
+        value
     }
 }
 

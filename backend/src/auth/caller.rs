@@ -60,6 +60,17 @@ impl Caller {
         }
     }
 
+    /// For a person whose role `allowed` accepts; API keys are refused.
+    pub fn require_member(&self, allowed: fn(Role) -> bool) -> Result<Role, ApiError> {
+        match &self.kind {
+            CallerKind::Member { role, .. } if allowed(*role) => Ok(*role),
+            CallerKind::Member { .. } => Err(ApiError::Forbidden("your role does not allow this")),
+            CallerKind::ApiKey { .. } => Err(ApiError::Forbidden(
+                "API keys cannot do this; log in instead",
+            )),
+        }
+    }
+
     /// For data access: a key with `scope`, or a member whose role `member_may` allows.
     pub fn require_access(
         &self,

@@ -53,7 +53,7 @@ pub async fn record_failure(store: &HotStore, settings: &Settings, attempt: &Att
         store.login_account_key(attempt.email),
         store.login_address_key(attempt.address),
     ] {
-        if let Err(err) = store.increment(&key, settings.login_lockout).await {
+        if let Err(err) = store.increment(&key, 1, settings.login_lockout).await {
             tracing::warn!(error = %err, "could not count a failed login");
         }
     }

@@ -62,12 +62,19 @@ impl LocalStore {
         self.lock().remove(key);
     }
 
-    pub(super) fn increment(&self, key: &str, window: Duration) -> (u64, u64) {
+    pub(super) fn increment(&self, key: &str, amount: u64, window: Duration) -> (u64, u64) {
         let now = Instant::now();
         let mut map = self.lock();
         let (count, expires) = match Self::live(&map, key, now) {
-            Some(entry) => (entry.value.parse::<u64>().unwrap_or(0) + 1, entry.expires),
-            None => (1, now + window),
+            Some(entry) => (
+                entry
+                    .value
+                    .parse::<u64>()
+                    .unwrap_or(0)
+                    .saturating_add(amount),
+                entry.expires,
+            ),
+            None => (amount, now + window),
         };
         Self::insert(&mut map, key, count.to_string(), expires);
         (count, seconds_until(expires, now))
@@ -109,13 +116,13 @@ mod tests {
     #[test]
     fn counters_keep_their_first_expiry() {
         let store = LocalStore::default();
-        assert_eq!(store.increment("c", Duration::from_secs(60)).0, 1);
-        let (count, left) = store.increment("c", Duration::from_secs(600));
-        assert_eq!(count, 2);
+        assert_eq!(store.increment("c", 1, Duration::from_secs(60)).0, 1);
+        let (count, left) = store.increment("c", 2, Duration::from_secs(600));
+        assert_eq!(count, 3);
         assert!(
             left <= 60,
             "the window is fixed by the first failure, got {left}"
         );
-        assert_eq!(store.counter("c").0, 2);
+        assert_eq!(store.counter("c").0, 3);
     }
 }

@@ -115,6 +115,14 @@ impl HotStore {
         CacheKey(format!("{}:api_key:{key_hash}", self.prefix))
     }
 
+    /// Events a tenant sent in one second (`epoch_second`), for the ingest rate limit.
+    pub fn ingest_rate_key(&self, tenant: TenantId, epoch_second: i64) -> CacheKey {
+        CacheKey(format!(
+            "{}:t:{tenant}:ingest_rate:{epoch_second}",
+            self.prefix
+        ))
+    }
+
     /// Marks that a key's last-used time was written recently.
     pub fn api_key_touched_key(&self, tenant: TenantId, key: ApiKeyId) -> CacheKey {
         CacheKey(format!("{}:t:{tenant}:api_key_touched:{key}", self.prefix))
@@ -179,18 +187,19 @@ impl HotStore {
         }
     }
 
-    /// Adds one to a counter that lives for `window` from its first increment. Returns the
-    /// new count and the seconds until the counter expires.
+    /// Adds `amount` to a counter that lives for `window` from its first increment. Returns
+    /// the new count and the seconds until the counter expires.
     pub async fn increment(
         &self,
         key: &CacheKey,
+        amount: u64,
         window: Duration,
     ) -> Result<(u64, u64), CacheError> {
         match &self.backend {
             Backend::Redis(conn) => {
                 let (count, _, ttl): (u64, i64, i64) = redis::pipe()
                     .atomic()
-                    .incr(&key.0, 1)
+                    .incr(&key.0, amount)
                     .cmd("PEXPIRE")
                     .arg(&key.0)
                     .arg(millis(window))
@@ -200,7 +209,7 @@ impl HotStore {
                     .await?;
                 Ok((count, seconds_left(ttl)))
             }
-            Backend::Local(local) => Ok(local.increment(&key.0, window)),
+            Backend::Local(local) => Ok(local.increment(&key.0, amount, window)),
         }
     }
 

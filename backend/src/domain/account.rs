@@ -183,6 +183,12 @@ impl Role {
     pub fn can_manage(self) -> bool {
         matches!(self, Role::Owner | Role::Admin)
     }
+
+    /// Owners, admins and analysts see raw event data (invalid events, explain, goals,
+    /// policies); viewers see reports only.
+    pub fn can_read_events(self) -> bool {
+        !matches!(self, Role::Viewer)
+    }
 }
 
 /// What an API key may do.

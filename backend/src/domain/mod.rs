@@ -1,7 +1,9 @@
 //! Parsed domain types: once a value has one of these types it is valid. No framework imports.
 
 pub mod account;
+pub mod events;
 pub mod ids;
+pub mod policy;
 pub mod problem;
 pub mod time;
 

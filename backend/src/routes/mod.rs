@@ -3,9 +3,11 @@
 mod accounts;
 mod api_keys;
 mod body;
+mod events;
 mod health;
 mod home;
 mod members;
+mod policies;
 
 use crate::domain::FieldProblem;
 use crate::error::ApiError;
@@ -26,7 +28,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/v1")
                 .configure(accounts::configure)
                 .configure(api_keys::configure)
-                .configure(members::configure),
+                .configure(members::configure)
+                .configure(events::configure)
+                .configure(policies::configure),
         )
         .default_service(web::to(not_found));
 }

@@ -7,7 +7,9 @@ pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod entities;
+pub mod events;
 pub mod members;
+pub mod policies;
 
 use crate::config::Settings;
 use migrations::{Migrator, MigratorTrait};
@@ -39,7 +41,7 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
         .max_connections(settings.database_max_connections)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(settings.database_acquire_timeout)
         .sqlx_logging(false);
     if settings.is_embedded_database() {
         // SQLite allows one writer at a time; a single connection avoids "database is

@@ -1,0 +1,182 @@
+//! Group commit: the events of many concurrent requests are written to the database together,
+//! and each request is answered only after the batch holding its rows has committed.
+//!
+//! Requests queue in a bounded channel. A few writer tasks each take what is queued (up to a
+//! size bound), write it as one statement, and reply to every request in it. Under load the
+//! queue fills while a write is in flight, so batches grow on their own; at low load a request
+//! is written at once, with no waiting. When the queue is full (storage slow or down) a request
+//! is refused at once, never left hanging, and nothing in it is acknowledged.
+
+use crate::storage::events::{EventRow, InvalidRow, write_batch};
+use sea_orm::DatabaseConnection;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// How the writer is sized.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterConfig {
+    /// Writer tasks writing batches concurrently.
+    pub writers: usize,
+    /// Requests that may wait in the queue before new ones are refused.
+    pub queue_capacity: usize,
+    /// Largest number of events in one batch (a single request may exceed it alone).
+    pub max_batch_events: usize,
+    /// How long a request waits for its batch to commit before it is answered 503.
+    pub reply_timeout: Duration,
+}
+
+/// Why a write did not happen. In every case nothing of the request was acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("the write queue is full")]
+    Overloaded,
+    #[error("storage did not answer in time")]
+    TimedOut,
+    #[error("storage failed: {0}")]
+    Storage(String),
+}
+
+/// One request's rows and where to send the outcome.
+struct Job {
+    events: Vec<EventRow>,
+    invalid: Vec<InvalidRow>,
+    reply: oneshot::Sender<Result<Vec<bool>, String>>,
+}
+
+/// The handle requests use to write.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    sender: mpsc::Sender<Job>,
+    reply_timeout: Duration,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("events", &self.events.len())
+            .field("invalid", &self.invalid.len())
+            .finish()
+    }
+}
+
+impl Writer {
+    /// Starts the writer tasks on the current runtime.
+    pub fn start(db: DatabaseConnection, config: WriterConfig) -> Self {
+        let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..config.writers.max(1) {
+            tokio::spawn(run(
+                db.clone(),
+                Arc::clone(&receiver),
+                config.max_batch_events,
+            ));
+        }
+        Self {
+            sender,
+            reply_timeout: config.reply_timeout,
+        }
+    }
+
+    /// Writes one request's rows; returns, per event, whether it was inserted (`false`: a
+    /// duplicate of a stored event).
+    pub async fn write(
+        &self,
+        events: Vec<EventRow>,
+        invalid: Vec<InvalidRow>,
+    ) -> Result<Vec<bool>, WriteError> {
+        let (reply, outcome) = oneshot::channel();
+        self.sender
+            .try_send(Job {
+                events,
+                invalid,
+                reply,
+            })
+            .map_err(|_| WriteError::Overloaded)?;
+        match tokio::time::timeout(self.reply_timeout, outcome).await {
+            Ok(Ok(Ok(inserted))) => Ok(inserted),
+            Ok(Ok(Err(cause))) => Err(WriteError::Storage(cause)),
+            Ok(Err(_)) | Err(_) => Err(WriteError::TimedOut),
+        }
+    }
+}
+
+async fn run(
+    db: DatabaseConnection,
+    receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
+    max_batch_events: usize,
+) {
+    loop {
+        let batch = {
+            let mut receiver = receiver.lock().await;
+            let Some(first) = receiver.recv().await else {
+                return; // every sender is gone: the server is shutting down
+            };
+            let mut size = first.events.len() + first.invalid.len();
+            let mut batch = vec![first];
+            while size < max_batch_events {
+                match receiver.try_recv() {
+                    Ok(job) => {
+                        size += job.events.len() + job.invalid.len();
+                        batch.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        write(&db, batch).await;
+    }
+}
+
+/// Writes a batch of jobs and replies to each.
+async fn write(db: &DatabaseConnection, batch: Vec<Job>) {
+    // Two requests in one batch may carry the same event: the first (in queue order) is the
+    // one written, the others are duplicates of it. The statement must not see it twice.
+    let mut first_seen: HashMap<
+        (
+            crate::domain::TenantId,
+            crate::domain::events::EventKind,
+            &str,
+        ),
+        usize,
+    > = HashMap::new();
+    let mut candidates: Vec<&EventRow> = Vec::new();
+    let mut slots: Vec<Vec<Option<usize>>> = Vec::with_capacity(batch.len());
+    for job in &batch {
+        let mut job_slots = Vec::with_capacity(job.events.len());
+        for row in &job.events {
+            let identity = (row.tenant_id, row.event.kind(), row.event.event_id.as_str());
+            let slot = match first_seen.get(&identity) {
+                Some(_) => None,
+                None => {
+                    first_seen.insert(identity, candidates.len());
+                    candidates.push(row);
+                    Some(candidates.len() - 1)
+                }
+            };
+            job_slots.push(slot);
+        }
+        slots.push(job_slots);
+    }
+    let invalid: Vec<&InvalidRow> = batch.iter().flat_map(|job| job.invalid.iter()).collect();
+
+    let outcome = write_batch(db, &candidates, &invalid).await;
+    if let Err(err) = &outcome {
+        tracing::error!(error = %err, events = candidates.len(), "batch write failed");
+    }
+    let outcome = outcome.map_err(|err| err.to_string());
+    for (job, job_slots) in batch.into_iter().zip(slots) {
+        let reply = match &outcome {
+            Ok(inserted) => Ok(job_slots
+                .iter()
+                .map(|slot| slot.is_some_and(|index| inserted.get(index).copied().unwrap_or(false)))
+                .collect()),
+            Err(cause) => Err(cause.clone()),
+        };
+        // The request may have timed out and gone; its rows are committed all the same and a
+        // retry will find them as duplicates.
+        let _ = job.reply.send(reply);
+    }
+}

@@ -1,0 +1,107 @@
+//! `POST /v1/events`, `POST /v1/events/validate` and `GET /v1/invalid-events`.
+
+use super::body::read_bytes;
+use crate::auth::Caller;
+use crate::domain::{Role, Scope};
+use crate::error::ApiError;
+use crate::ingest::{IngestError, MAX_BODY_BYTES, MAX_EVENTS_PER_BATCH, Mode};
+use crate::state::AppState;
+use crate::storage::events::recent_invalid;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/events", web::post().to(ingest))
+        .route("/events/validate", web::post().to(validate))
+        .route("/invalid-events", web::get().to(invalid_events));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Batch {
+    events: Vec<Value>,
+}
+
+async fn ingest(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    handle(state, caller, request, payload, Mode::Store).await
+}
+
+async fn validate(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    handle(state, caller, request, payload, Mode::Validate).await
+}
+
+async fn handle(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: HttpRequest,
+    payload: web::Payload,
+    mode: Mode,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_access(Scope::Ingest, Role::can_manage)?;
+    let bytes = read_bytes(&request, payload, MAX_BODY_BYTES).await?;
+    let batch: Batch = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the body must be a JSON object {{\"events\": [...]}}: {e}"
+        ))
+    })?;
+    if batch.events.is_empty() {
+        return Err(ApiError::BadRequest(format!(
+            "`events` must hold 1 to {MAX_EVENTS_PER_BATCH} events"
+        )));
+    }
+    if batch.events.len() > MAX_EVENTS_PER_BATCH {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "a batch holds at most {MAX_EVENTS_PER_BATCH} events; this one has {}",
+            batch.events.len()
+        )));
+    }
+    let report = state
+        .ingest
+        .ingest(&state.db, caller.tenant(), batch.events, mode)
+        .await
+        .map_err(|err| match err {
+            IngestError::RateLimited { retry_after_secs } => {
+                ApiError::TooManyRequests { retry_after_secs }
+            }
+            IngestError::Unavailable(cause) => {
+                tracing::warn!(%cause, "ingest refused: storage unavailable");
+                ApiError::Unavailable {
+                    retry_after_secs: 1,
+                }
+            }
+            IngestError::Db(db) => db.into(),
+        })?;
+    Ok(HttpResponse::Accepted().json(report))
+}
+
+#[derive(Deserialize)]
+struct InvalidEventsQuery {
+    limit: Option<u64>,
+}
+
+async fn invalid_events(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<InvalidEventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_access(Scope::Read, Role::can_read_events)?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest(
+            "`limit` must be from 1 to 1000".into(),
+        ));
+    }
+    let events = recent_invalid(&state.db, caller.tenant(), limit).await?;
+    Ok(HttpResponse::Ok().json(json!({ "invalid_events": events })))
+}
