@@ -1,4 +1,4 @@
-//! Events: detections, conversions, their tracking keys, rejected events, and the per-tenant
+//! Events: detections and conversions (with their tracking keys), rejected events, and the per-tenant
 //! policies applied at ingest (consent, retention, accepted event age).
 //!
 //! `(tenant_id, event_id)` is the primary key of each event table: inserting with
@@ -88,46 +88,21 @@ impl MigrationTrait for Migration {
             .await?;
         event_time_index(manager, "conversions_tenant_event_time", Conversions::Table).await?;
 
-        // One row per (event, tracking key): sessions are found by (tenant, key name, key
-        // value), which is this table's primary key prefix.
-        manager
-            .create_table(
-                Table::create()
-                    .table(EventKeys::Table)
-                    .col(ColumnDef::new(EventKeys::TenantId).uuid().not_null())
-                    .col(ColumnDef::new(EventKeys::KeyName).string_len(32).not_null())
-                    .col(
-                        ColumnDef::new(EventKeys::KeyValue)
-                            .string_len(256)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(EventKeys::EventType)
-                            .small_integer()
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(EventKeys::EventId)
-                            .string_len(128)
-                            .not_null(),
-                    )
-                    .col(
-                        ColumnDef::new(EventKeys::EventTime)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .primary_key(
-                        Index::create()
-                            .col(EventKeys::TenantId)
-                            .col(EventKeys::KeyName)
-                            .col(EventKeys::KeyValue)
-                            .col(EventKeys::EventType)
-                            .col(EventKeys::EventId),
-                    )
-                    .foreign_key(&mut tenant_fk(EventKeys::Table, EventKeys::TenantId))
-                    .to_owned(),
-            )
-            .await?;
+        // Sessions are found by (tenant, key name, key value). On PostgreSQL a GIN index over
+        // the keys object serves that lookup (`"keys" @> '{"session_token": "abc"}'`); it
+        // costs less than half of a separate key table on the write path (measured in
+        // tests/bench/RESULTS.md). SQLite, the embedded single-process default, has no such
+        // index and scans the tenant's recent events instead.
+        if manager.get_database_backend() == sea_orm_migration::sea_orm::DbBackend::Postgres {
+            for table in ["detections", "conversions"] {
+                manager
+                    .get_connection()
+                    .execute_unprepared(&format!(
+                        "CREATE INDEX {table}_keys ON {table} USING gin (\"keys\" jsonb_path_ops)"
+                    ))
+                    .await?;
+            }
+        }
 
         manager
             .create_table(
@@ -179,7 +154,6 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
             InvalidEvents::Table.into_iden(),
-            EventKeys::Table.into_iden(),
             Conversions::Table.into_iden(),
             Detections::Table.into_iden(),
             TenantPolicies::Table.into_iden(),
@@ -217,7 +191,7 @@ fn event_table(table: impl IntoIden + Copy + 'static) -> TableCreateStatement {
                 .string_len(8)
                 .not_null(),
         )
-        .col(ColumnDef::new(EventColumn::Keys).json().null())
+        .col(ColumnDef::new(EventColumn::Keys).json_binary().null())
         .col(ColumnDef::new(EventColumn::IsTest).boolean().not_null())
         .col(ColumnDef::new(EventColumn::Properties).json().null())
         .primary_key(
@@ -314,17 +288,6 @@ enum Conversions {
     Name,
     Value,
     Currency,
-}
-
-#[derive(DeriveIden)]
-enum EventKeys {
-    Table,
-    TenantId,
-    KeyName,
-    KeyValue,
-    EventType,
-    EventId,
-    EventTime,
 }
 
 #[derive(DeriveIden)]

@@ -99,6 +99,8 @@ async fn ensure_template(admin_url: &str) -> String {
         .expect("look up the template")
         .is_some();
     if !exists {
+        // Templates of older schemas are of no further use.
+        drop_stale_templates(&admin, &name).await;
         // Build under another name and rename when complete, so that a half-built template
         // left by a killed run is never used.
         let building = format!("{name}_building");
@@ -130,6 +132,28 @@ async fn ensure_template(admin_url: &str) -> String {
         .expect("release the template lock");
     admin.close().await.ok();
     name
+}
+
+async fn drop_stale_templates(admin: &DatabaseConnection, current: &str) {
+    let Ok(rows) = admin
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT datname FROM pg_database WHERE datname LIKE 'sl\\_template\\_%'".to_owned(),
+        ))
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let Ok(stale) = row.try_get::<String>("", "datname") else {
+            continue;
+        };
+        if stale != current {
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{stale}\" WITH (FORCE)"))
+                .await;
+        }
+    }
 }
 
 async fn connect_single(url: &str) -> DatabaseConnection {

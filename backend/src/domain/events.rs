@@ -29,7 +29,7 @@ impl EventKind {
         }
     }
 
-    /// The code stored in `event_keys.event_type`.
+    /// A small code for the kind, used where a query returns both kinds together.
     pub fn code(self) -> i16 {
         match self {
             EventKind::Detection => 1,

@@ -1,13 +1,13 @@
 //! Storing events: the group-commit write (insert or ignore), existence checks for
 //! idempotency, and the invalid-events log.
 //!
-//! On PostgreSQL a whole batch (detections, conversions, their key rows and the invalid
-//! events of many requests) is one statement built on `UNNEST` over column arrays: one round
+//! On PostgreSQL a whole batch (detections, conversions and the invalid events of many
+//! requests) is one statement built on `UNNEST` over column arrays: one round
 //! trip, atomic, any number of rows. On SQLite (the embedded default) the same rows go
 //! through sea-orm, one insert per row inside one transaction.
 
 use super::TenantScope;
-use super::entities::{conversions, detections, event_keys, invalid_events};
+use super::entities::{conversions, detections, invalid_events};
 use crate::domain::events::{Consent, Event, EventBody, EventId, EventKind};
 use crate::domain::{FieldProblem, TenantId, Timestamp};
 use sea_orm::sea_query::OnConflict;
@@ -155,7 +155,7 @@ async fn write_batch_generic(
     let txn = db.begin().await?;
     let mut inserted = Vec::with_capacity(events.len());
     for row in events {
-        let (tenant_id, kind, event_id) = row.identity();
+        let (tenant_id, _, event_id) = row.identity();
         let event = &row.event;
         let common_time = event.event_time.as_datetime();
         let rows_inserted = match &event.body {
@@ -219,23 +219,6 @@ async fn write_batch_generic(
             }
         };
         let was_inserted = rows_inserted > 0;
-        if was_inserted && row.keep_keys {
-            let key_rows = event
-                .keys
-                .iter()
-                .map(|(name, value)| event_keys::ActiveModel {
-                    tenant_id: Set(tenant_id.as_uuid()),
-                    key_name: Set(name.as_str().to_owned()),
-                    key_value: Set(value.as_str().to_owned()),
-                    event_type: Set(kind.code()),
-                    event_id: Set(event_id.to_owned()),
-                    event_time: Set(common_time),
-                });
-            event_keys::Entity::insert_many(key_rows)
-                .on_conflict_do_nothing()
-                .exec_without_returning(&txn)
-                .await?;
-        }
         inserted.push(was_inserted);
     }
     for row in invalid {
@@ -267,14 +250,14 @@ mod postgres {
     use std::collections::HashSet;
     use uuid::Uuid;
 
-    /// Inserts detections, conversions, the key rows of the events actually inserted, and
-    /// invalid events. Returns the identities of the inserted events.
+    /// Inserts detections, conversions and invalid events. Returns the identities of the
+    /// inserted events.
     const WRITE_BATCH: &str = r#"
 WITH det AS (
     INSERT INTO detections (tenant_id, event_id, event_time, received_time, consent, "keys", is_test,
                             properties, label, confidence, model_version, entity_id, model, category,
                             source, bbox, filtered)
-    SELECT r.tenant_id, r.event_id, r.event_time, r.received_time, r.consent, r.keys::json, r.is_test,
+    SELECT r.tenant_id, r.event_id, r.event_time, r.received_time, r.consent, r.keys::jsonb, r.is_test,
            r.properties::json, r.label, r.confidence, r.model_version, r.entity_id, r.model, r.category,
            r.source::json, r.bbox::json, r.filtered
     FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[],
@@ -283,36 +266,27 @@ WITH det AS (
          AS r(tenant_id, event_id, event_time, received_time, consent, keys, is_test, properties, label,
               confidence, model_version, entity_id, model, category, source, bbox, filtered)
     ON CONFLICT (tenant_id, event_id) DO NOTHING
-    RETURNING tenant_id, event_id, event_time
+    RETURNING tenant_id, event_id
 ), conv AS (
     INSERT INTO conversions (tenant_id, event_id, event_time, received_time, consent, "keys", is_test,
                              properties, name, value, currency)
-    SELECT r.tenant_id, r.event_id, r.event_time, r.received_time, r.consent, r.keys::json, r.is_test,
+    SELECT r.tenant_id, r.event_id, r.event_time, r.received_time, r.consent, r.keys::jsonb, r.is_test,
            r.properties::json, r.name, r.value, r.currency
     FROM UNNEST($18::uuid[], $19::text[], $20::timestamptz[], $21::timestamptz[], $22::text[], $23::text[],
                 $24::bool[], $25::text[], $26::text[], $27::float8[], $28::text[])
          AS r(tenant_id, event_id, event_time, received_time, consent, keys, is_test, properties, name,
               value, currency)
     ON CONFLICT (tenant_id, event_id) DO NOTHING
-    RETURNING tenant_id, event_id, event_time
-), inserted AS (
-    SELECT 1::int2 AS event_type, tenant_id, event_id, event_time FROM det
-    UNION ALL
-    SELECT 2::int2, tenant_id, event_id, event_time FROM conv
-), key_rows AS (
-    INSERT INTO event_keys (tenant_id, key_name, key_value, event_type, event_id, event_time)
-    SELECT i.tenant_id, k.key_name, k.key_value, i.event_type, i.event_id, i.event_time
-    FROM UNNEST($29::uuid[], $30::int2[], $31::text[], $32::text[], $33::text[])
-         AS k(tenant_id, event_type, event_id, key_name, key_value)
-    JOIN inserted i ON i.tenant_id = k.tenant_id AND i.event_type = k.event_type AND i.event_id = k.event_id
-    ON CONFLICT DO NOTHING
+    RETURNING tenant_id, event_id
 ), invalid AS (
     INSERT INTO invalid_events (tenant_id, id, received_time, event_type, event_id, payload, errors)
     SELECT v.tenant_id, v.id, v.received_time, v.event_type, v.event_id, v.payload::json, v.errors::json
-    FROM UNNEST($34::uuid[], $35::uuid[], $36::timestamptz[], $37::text[], $38::text[], $39::text[], $40::text[])
+    FROM UNNEST($29::uuid[], $30::uuid[], $31::timestamptz[], $32::text[], $33::text[], $34::text[], $35::text[])
          AS v(tenant_id, id, received_time, event_type, event_id, payload, errors)
 )
-SELECT event_type, tenant_id, event_id FROM inserted
+SELECT 1::int2, tenant_id, event_id FROM det
+UNION ALL
+SELECT 2::int2, tenant_id, event_id FROM conv
 "#;
 
     /// Column arrays for one event table.
@@ -354,8 +328,6 @@ SELECT event_type, tenant_id, event_id FROM inserted
             (vec![], vec![], vec![], vec![], vec![]);
         let mut conv = Common::default();
         let (mut name, mut value, mut currency) = (vec![], vec![], vec![]);
-        let (mut k_tenant, mut k_type, mut k_event, mut k_name, mut k_value) =
-            (vec![], vec![], vec![], vec![], vec![]);
 
         for row in events {
             match &row.event.body {
@@ -376,15 +348,6 @@ SELECT event_type, tenant_id, event_id FROM inserted
                     name.push(c.name.as_str());
                     value.push(c.value);
                     currency.push(c.currency.as_deref());
-                }
-            }
-            if row.keep_keys {
-                for (key_name, key_value) in row.event.keys.iter() {
-                    k_tenant.push(row.tenant_id.as_uuid());
-                    k_type.push(row.event.kind().code());
-                    k_event.push(row.event.event_id.as_str());
-                    k_name.push(key_name.as_str());
-                    k_value.push(key_value.as_str());
                 }
             }
         }
@@ -435,11 +398,6 @@ SELECT event_type, tenant_id, event_id FROM inserted
             .bind(&name)
             .bind(&value)
             .bind(&currency)
-            .bind(&k_tenant)
-            .bind(&k_type)
-            .bind(&k_event)
-            .bind(&k_name)
-            .bind(&k_value)
             .bind(&v_tenant)
             .bind(&v_id)
             .bind(&v_received)

@@ -5,7 +5,6 @@ pub mod api_keys;
 pub mod audit_log;
 pub mod conversions;
 pub mod detections;
-pub mod event_keys;
 pub mod invalid_events;
 pub mod memberships;
 pub mod tenant_policies;
