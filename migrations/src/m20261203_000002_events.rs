@@ -98,7 +98,7 @@ impl MigrationTrait for Migration {
                 manager
                     .get_connection()
                     .execute_unprepared(&format!(
-                        "CREATE INDEX {table}_keys ON {table} USING gin (\"keys\" jsonb_path_ops)"
+                        "CREATE INDEX {table}_keys ON {table} USING gin (\"keys\" jsonb_path_ops) WITH (fastupdate = off)"
                     ))
                     .await?;
             }

@@ -12,6 +12,7 @@ const TEMPLATE_LOCK_ID: i64 = 0x5147_4854_4c49_4e45; // "SIGHTLINE"-ish
 static TEMPLATE: OnceCell<String> = OnceCell::const_new();
 
 /// A database that exists for one test and is dropped with it.
+#[derive(Debug)]
 pub struct TestDatabase {
     admin_url: String,
     name: String,

@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod database;
+pub mod database;
 pub mod fixtures;
 mod http;
 pub mod proxy;
@@ -24,12 +24,14 @@ use std::time::Duration;
 /// The JWT secret every test server uses, so tests can forge tokens to prove they are refused.
 pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
-fn test_database_url() -> String {
+/// The PostgreSQL the suite (and the benchmark) uses.
+pub fn test_database_url() -> String {
     std::env::var("SIGHTLINE_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
 }
 
-fn test_redis_url() -> String {
+/// The Redis the suite (and the benchmark) uses.
+pub fn test_redis_url() -> String {
     std::env::var("SIGHTLINE_TEST_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }

@@ -10,7 +10,9 @@ use crate::domain::{ApiKeyId, Scopes, TenantId};
 use crate::storage::api_keys::{self, KeyOwner};
 use sea_orm::{DatabaseConnection, DbErr};
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 /// How long an entry (live or tombstone) stays cached. Correctness does not depend on it.
 const CACHE_TTL: Duration = Duration::from_secs(600);
@@ -68,16 +70,39 @@ pub async fn tombstone(store: &HotStore, key_hash: &str) -> Result<(), crate::ca
         .await
 }
 
+/// How often a key's last-used time is written.
+const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// When this process last considered writing each key's last-used time. Checked first so
+/// that most requests cost neither a task nor a Redis command; the Redis marker then keeps
+/// several processes from all writing the same minute.
+static RECENTLY_TOUCHED: LazyLock<Mutex<HashMap<ApiKeyId, Instant>>> =
+    LazyLock::new(Mutex::default);
+
 /// Writes the key's last-used time at most about once a minute, off the request path.
 pub fn touch_in_background(store: &HotStore, db: &DatabaseConnection, owner: &KeyOwner) {
+    let now = Instant::now();
+    {
+        let mut touched = RECENTLY_TOUCHED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if touched
+            .get(&owner.key_id)
+            .is_some_and(|last| now.duration_since(*last) < TOUCH_INTERVAL)
+        {
+            return;
+        }
+        if touched.len() > 10_000 {
+            touched.retain(|_, last| now.duration_since(*last) < TOUCH_INTERVAL);
+        }
+        touched.insert(owner.key_id, now);
+    }
     let store = store.clone();
     let db = db.clone();
     let (tenant, key) = (owner.tenant_id, owner.key_id);
     tokio::spawn(async move {
         let marker = store.api_key_touched_key(tenant, key);
-        let due = store
-            .set_if_absent(&marker, "1", Duration::from_secs(60))
-            .await;
+        let due = store.set_if_absent(&marker, "1", TOUCH_INTERVAL).await;
         if matches!(due, Ok(true))
             && let Err(err) = api_keys::touch_last_used(&db, tenant, key).await
         {

@@ -162,7 +162,14 @@ async fn write(db: &DatabaseConnection, batch: Vec<Job>) {
     }
     let invalid: Vec<&InvalidRow> = batch.iter().flat_map(|job| job.invalid.iter()).collect();
 
+    let started = std::time::Instant::now();
     let outcome = write_batch(db, &candidates, &invalid).await;
+    tracing::debug!(
+        jobs = batch.len(),
+        events = candidates.len(),
+        micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "batch written"
+    );
     if let Err(err) = &outcome {
         tracing::error!(error = %err, events = candidates.len(), "batch write failed");
     }

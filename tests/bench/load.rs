@@ -1,0 +1,321 @@
+//! The load generator: HTTP requests of fresh events, closed loop (a fixed number in flight,
+//! as fast as the server answers) or open loop (a fixed rate, latency measured from when each
+//! request was due, so a slow server cannot hide its queueing).
+//!
+//! It speaks plain HTTP/1.1 with keep-alive over its own connections: a general-purpose client
+//! spent more CPU per request than the server (one core saturated at ~13K requests/s), and on
+//! a two-core machine the load generator's cost is taken from the server being measured.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub struct Client {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    address: SocketAddr,
+    host: String,
+    authorization: String,
+    next_id: Cell<u64>,
+    run: u128,
+    idle: RefCell<Vec<Connection>>,
+}
+
+/// What one phase measured.
+pub struct Outcome {
+    pub requests: u64,
+    pub accepted: u64,
+    pub errors: u64,
+    pub target_rate: f64,
+    latencies_us: Vec<u64>,
+    elapsed: Duration,
+}
+
+impl Client {
+    pub fn new(base_url: &str, api_key: &str) -> Self {
+        let host = base_url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        Self {
+            inner: Rc::new(Inner {
+                address: host.parse().expect("the server address is ip:port"),
+                host,
+                authorization: format!("Bearer {api_key}"),
+                next_id: Cell::new(0),
+                run: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis())
+                    .unwrap_or(0),
+                idle: RefCell::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// `concurrency` requests in flight at all times, for `duration`.
+    pub async fn closed_loop(
+        &self,
+        batch_size: usize,
+        concurrency: usize,
+        duration: Duration,
+    ) -> Outcome {
+        let record = Rc::new(Record::default());
+        let started = Instant::now();
+        let deadline = started + duration;
+        let workers: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let inner = Rc::clone(&self.inner);
+                let record = Rc::clone(&record);
+                tokio::task::spawn_local(async move {
+                    while Instant::now() < deadline {
+                        let sent = Instant::now();
+                        let accepted = inner.send(batch_size).await;
+                        record.add(sent.elapsed(), accepted);
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            let _ = worker.await;
+        }
+        record.outcome(started.elapsed(), 0.0)
+    }
+
+    /// Requests started at `rate` per second for `duration`, however long each takes.
+    pub async fn open_loop(&self, batch_size: usize, rate: f64, duration: Duration) -> Outcome {
+        let record = Rc::new(Record::default());
+        let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
+        let started = Instant::now();
+        let mut due = started;
+        let mut in_flight = Vec::new();
+        while due < started + duration {
+            let now = Instant::now();
+            if due > now {
+                tokio::time::sleep(due - now).await;
+            }
+            // Start every request that is due by now (the timer is coarser than the interval).
+            let now = Instant::now();
+            while due <= now && due < started + duration {
+                let inner = Rc::clone(&self.inner);
+                let record = Rc::clone(&record);
+                let scheduled = due;
+                in_flight.push(tokio::task::spawn_local(async move {
+                    let accepted = inner.send(batch_size).await;
+                    record.add(scheduled.elapsed(), accepted);
+                }));
+                due += interval;
+            }
+            if in_flight.len() > 4096 {
+                in_flight.retain(|task| !task.is_finished());
+            }
+        }
+        for task in in_flight {
+            let _ = task.await;
+        }
+        record.outcome(started.elapsed(), rate)
+    }
+}
+
+impl Inner {
+    /// Sends one request of `batch_size` new events on an idle connection (or a new one);
+    /// returns how many events were accepted, or `None` on any failure.
+    async fn send(&self, batch_size: usize) -> Option<u64> {
+        let body = self.batch(batch_size);
+        let mut request = Vec::with_capacity(body.len() + 256);
+        request.extend_from_slice(
+            format!(
+                "POST /v1/events HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                self.host,
+                self.authorization,
+                body.len()
+            )
+            .as_bytes(),
+        );
+        request.extend_from_slice(body.as_bytes());
+        let idle = self.idle.borrow_mut().pop();
+        let answer = match idle {
+            // The server closes connections idle for a while (between phases): on a reused
+            // connection that fails, try once more on a new one. Events are idempotent, so a
+            // resend can never count twice.
+            Some(mut connection) => match connection.exchange(&request).await {
+                Some(answer) => Some((connection, answer)),
+                None => self.exchange_on_new_connection(&request).await,
+            },
+            None => self.exchange_on_new_connection(&request).await,
+        };
+        let (connection, (status, body)) = answer?;
+        self.idle.borrow_mut().push(connection);
+        (status == 202).then(|| accepted_count(&body)).flatten()
+    }
+
+    async fn exchange_on_new_connection(
+        &self,
+        request: &[u8],
+    ) -> Option<(Connection, (u16, Vec<u8>))> {
+        let mut connection = Connection::open(self.address).await?;
+        let answer = connection.exchange(request).await?;
+        Some((connection, answer))
+    }
+
+    /// Fresh events: three detections for each conversion, over 10,000 sessions.
+    fn batch(&self, size: usize) -> String {
+        use std::fmt::Write;
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut body = String::with_capacity(size * 260 + 16);
+        body.push_str("{\"events\":[");
+        for i in 0..size {
+            let id = self.next_id.get();
+            self.next_id.set(id + 1);
+            if i > 0 {
+                body.push(',');
+            }
+            let session = id % 10_000;
+            let run = self.run;
+            let _ = if id % 4 == 3 {
+                write!(
+                    body,
+                    r#"{{"type":"conversion","event_id":"c-{run}-{id}","event_time":"{now}","keys":{{"session_token":"s-{session}"}},"name":"purchase","value":19.5,"currency":"EUR"}}"#
+                )
+            } else {
+                write!(
+                    body,
+                    r#"{{"type":"detection","event_id":"d-{run}-{id}","event_time":"{now}","keys":{{"session_token":"s-{session}","device_id":"cam-{}"}},"label":"barcode","confidence":0.91,"model_version":"v3","entity_id":"sku-{}"}}"#,
+                    id % 50,
+                    id % 500
+                )
+            };
+        }
+        body.push_str("]}");
+        body
+    }
+}
+
+/// `"accepted":N` from the answer body, without a full JSON parse.
+fn accepted_count(body: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("\"accepted\":")? + "\"accepted\":".len();
+    let digits: String = text[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Connection {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl Connection {
+    async fn open(address: SocketAddr) -> Option<Self> {
+        let stream = TcpStream::connect(address).await.ok()?;
+        stream.set_nodelay(true).ok()?;
+        Some(Self {
+            stream,
+            buffer: Vec::with_capacity(8192),
+        })
+    }
+
+    /// Writes a request and reads one response: its status and body.
+    async fn exchange(&mut self, request: &[u8]) -> Option<(u16, Vec<u8>)> {
+        self.stream.write_all(request).await.ok()?;
+        self.buffer.clear();
+        let (header_end, status, length) = loop {
+            if let Some(end) = find(&self.buffer, b"\r\n\r\n") {
+                let head = std::str::from_utf8(&self.buffer[..end]).ok()?;
+                let status: u16 = head.get(9..12)?.parse().ok()?;
+                let length = head
+                    .lines()
+                    .find_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                break (end + 4, status, length);
+            }
+            self.read_more().await?;
+        };
+        while self.buffer.len() < header_end + length {
+            self.read_more().await?;
+        }
+        Some((
+            status,
+            self.buffer[header_end..header_end + length].to_vec(),
+        ))
+    }
+
+    async fn read_more(&mut self) -> Option<()> {
+        let mut chunk = [0u8; 8192];
+        let read = self.stream.read(&mut chunk).await.ok()?;
+        if read == 0 {
+            return None;
+        }
+        self.buffer.extend_from_slice(&chunk[..read]);
+        Some(())
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+#[derive(Default)]
+struct Record {
+    latencies_us: RefCell<Vec<u64>>,
+    accepted: Cell<u64>,
+    errors: Cell<u64>,
+}
+
+impl Record {
+    fn add(&self, latency: Duration, accepted: Option<u64>) {
+        match accepted {
+            Some(n) => {
+                self.accepted.set(self.accepted.get() + n);
+                self.latencies_us
+                    .borrow_mut()
+                    .push(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+            }
+            None => self.errors.set(self.errors.get() + 1),
+        }
+    }
+
+    fn outcome(&self, elapsed: Duration, target_rate: f64) -> Outcome {
+        let mut latencies_us = self.latencies_us.take();
+        latencies_us.sort_unstable();
+        Outcome {
+            requests: u64::try_from(latencies_us.len()).unwrap_or(0) + self.errors.get(),
+            accepted: self.accepted.get(),
+            errors: self.errors.get(),
+            target_rate,
+            latencies_us,
+            elapsed,
+        }
+    }
+}
+
+impl Outcome {
+    pub fn events_per_second(&self) -> f64 {
+        self.accepted as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn requests_per_second(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn percentile_ms(&self, percentile: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((percentile / 100.0) * (self.latencies_us.len() - 1) as f64).round() as usize;
+        self.latencies_us[rank.min(self.latencies_us.len() - 1)] as f64 / 1000.0
+    }
+}

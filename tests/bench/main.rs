@@ -1,0 +1,157 @@
+//! `sightline-bench`: load and measurement for Sightline, on this machine.
+//!
+//! ```text
+//! cargo run --release -p tests --bin sightline-bench -- ingest [--seconds 10]
+//! ```
+//!
+//! `ingest` starts the real server (release build, its own fresh PostgreSQL database and Redis
+//! prefix, the production setup) on a loopback port, then drives it over HTTP:
+//! batches of 100 events and single-event requests, each first at full speed (closed loop,
+//! many requests in flight) and then at half that rate (open loop) for the latency figures.
+//! Beside them, on the same PostgreSQL in the same run, it measures the ceiling for the same
+//! rows: `COPY` into scratch copies of the event tables (same columns and indexes).
+//!
+//! `SIGHTLINE_TEST_DATABASE_URL` and `SIGHTLINE_TEST_REDIS_URL` point it elsewhere, as for the
+//! test suite.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
+mod copy_ceiling;
+mod load;
+mod server;
+
+use std::time::Duration;
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: sightline-bench ingest [--seconds N] [--batch-concurrency N] [--single-concurrency N]\n\
+         Server settings come from SIGHTLINE_* variables as for `sightline serve`."
+    );
+    std::process::exit(2);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut options = Options {
+        phase: Duration::from_secs(10),
+        batch_concurrency: 16,
+        single_concurrency: 128,
+    };
+    let mut scenario = None;
+    let mut iter = args.iter();
+    let number = |iter: &mut std::slice::Iter<'_, String>| -> u64 {
+        iter.next()
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| usage())
+    };
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "ingest" => scenario = Some("ingest"),
+            "--seconds" => options.phase = Duration::from_secs(number(&mut iter)),
+            "--batch-concurrency" => {
+                options.batch_concurrency = usize::try_from(number(&mut iter)).unwrap_or(16)
+            }
+            "--single-concurrency" => {
+                options.single_concurrency = usize::try_from(number(&mut iter)).unwrap_or(128)
+            }
+            _ => usage(),
+        }
+    }
+    match scenario {
+        Some("ingest") => ingest(&options),
+        _ => usage(),
+    }
+}
+
+struct Options {
+    phase: Duration,
+    batch_concurrency: usize,
+    single_concurrency: usize,
+}
+
+fn ingest(options: &Options) {
+    sightline::telemetry::init();
+    let phase = options.phase;
+    let server = server::BenchServer::start();
+    println!(
+        "sightline-bench ingest: server at {}, {} s per phase",
+        server.base_url,
+        phase.as_secs()
+    );
+    let system = actix_web::rt::System::new();
+    let results = system.block_on(async {
+        let client = load::Client::new(&server.base_url, &server.api_key);
+        let mut results = Vec::new();
+        let phases = [
+            ("batch of 100", 100usize, options.batch_concurrency),
+            ("single event", 1, options.single_concurrency),
+        ];
+        for (name, batch_size, concurrency) in phases {
+            let full = client.closed_loop(batch_size, concurrency, phase).await;
+            let half_rate = full.requests_per_second() / 2.0;
+            let half = client.open_loop(batch_size, half_rate, phase).await;
+            results.push((name, batch_size, full, half));
+        }
+        results
+    });
+
+    let accepted_total: u64 = results
+        .iter()
+        .map(|(_, _, full, half)| full.accepted + half.accepted)
+        .sum();
+    let ceiling = copy_ceiling::measure(
+        &server.database_url,
+        accepted_total.clamp(200_000, 1_000_000),
+    );
+
+    println!();
+    println!("| load | events/s | p50 ms | p99 ms | requests | errors |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, _, full, half) in &results {
+        println!(
+            "| {name}, full speed | {:.0} | {:.2} | {:.2} | {} | {} |",
+            full.events_per_second(),
+            full.percentile_ms(50.0),
+            full.percentile_ms(99.0),
+            full.requests,
+            full.errors
+        );
+        println!(
+            "| {name}, half rate ({:.0} req/s) | {:.0} | {:.2} | {:.2} | {} | {} |",
+            half.target_rate,
+            half.events_per_second(),
+            half.percentile_ms(50.0),
+            half.percentile_ms(99.0),
+            half.requests,
+            half.errors
+        );
+    }
+    println!(
+        "| COPY ceiling ({} rows: detections and conversions, same indexes) | {:.0} | | | | |",
+        ceiling.rows, ceiling.rows_per_second
+    );
+    println!();
+    if let Some((_, _, batched, _)) = results.first() {
+        println!(
+            "batched ingest / COPY ceiling = {:.2} (target >= 0.5)",
+            batched.events_per_second() / ceiling.rows_per_second
+        );
+    }
+    if let Some((_, _, single, half)) = results.get(1) {
+        println!(
+            "single-event ingest = {:.0} events/s (target >= 30000)",
+            single.events_per_second()
+        );
+        println!(
+            "single-event p99 at half load = {:.2} ms (target <= 10)",
+            half.percentile_ms(99.0)
+        );
+    }
+    server.stop();
+}
