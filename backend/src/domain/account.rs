@@ -280,7 +280,9 @@ mod tests {
     #[test]
     fn emails_are_normalised_and_malformed_ones_refused() {
         assert_eq!(
-            Email::parse("email", "  Ana@Acme.Test ").unwrap().as_str(),
+            Email::parse("email", "  Ana@Acme.Test ")
+                .expect("a valid email")
+                .as_str(),
             "ana@acme.test"
         );
         for bad in [
@@ -308,15 +310,18 @@ mod tests {
         );
         assert!(Password::parse("password", "1234567890").is_ok());
         assert_eq!(
-            format!("{:?}", Password::parse("p", "1234567890").unwrap()),
+            format!(
+                "{:?}",
+                Password::parse("p", "1234567890").expect("long enough")
+            ),
             "Password([redacted])"
         );
     }
 
     #[test]
     fn scopes_are_a_sorted_set_of_known_names() {
-        let scopes =
-            Scopes::parse("scopes", &["read".into(), "ingest".into(), "read".into()]).unwrap();
+        let scopes = Scopes::parse("scopes", &["read".into(), "ingest".into(), "read".into()])
+            .expect("known scopes");
         assert_eq!(scopes.to_stored(), "ingest,read");
         assert_eq!(Scopes::from_stored("ingest,read"), scopes);
         assert!(Scopes::parse("scopes", &[]).is_err());
@@ -327,7 +332,10 @@ mod tests {
     fn only_owners_and_admins_manage() {
         assert!(Role::Owner.can_manage() && Role::Admin.can_manage());
         assert!(!Role::Analyst.can_manage() && !Role::Viewer.can_manage());
-        assert_eq!(Role::parse("role", "analyst").unwrap(), Role::Analyst);
+        assert_eq!(
+            Role::parse("role", "analyst").expect("a role"),
+            Role::Analyst
+        );
         assert!(Role::parse("role", "root").is_err());
     }
 }

@@ -742,3 +742,135 @@ fn truncate_for_message(name: &str) -> String {
         short
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn context() -> ParseContext {
+        ParseContext {
+            now: DateTime::parse_from_rfc3339("2026-12-03T18:00:00Z")
+                .expect("valid")
+                .with_timezone(&Utc),
+            max_event_age: Duration::days(7),
+        }
+    }
+
+    fn detection() -> Value {
+        json!({"type": "detection", "event_id": "d-1", "event_time": "2026-12-03T17:59:00.123456+00:00",
+               "keys": {"user_id": "u", "session_token": "s"}, "label": "barcode", "confidence": 0.5,
+               "model_version": "v1", "entity_id": "sku-1"})
+    }
+
+    fn codes(value: &Value) -> Vec<(String, &'static str)> {
+        match parse_event(value, &context()) {
+            Ok(_) => Vec::new(),
+            Err(rejection) => rejection
+                .errors
+                .into_iter()
+                .map(|e| (e.field, e.code))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_valid_detection_parses_into_typed_fields() {
+        let event = parse_event(&detection(), &context()).expect("valid");
+        assert_eq!(event.kind(), EventKind::Detection);
+        assert_eq!(event.event_id.as_str(), "d-1");
+        let names: Vec<&str> = event.keys.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["session_token", "user_id"]);
+        assert_eq!(
+            serde_json::to_value(event.event_time).expect("serialisable"),
+            json!("2026-12-03T17:59:00.123Z")
+        );
+        let EventBody::Detection(body) = event.body else {
+            panic!("a detection");
+        };
+        assert_eq!(body.confidence.get(), 0.5);
+        assert!(!body.filtered);
+    }
+
+    #[test]
+    fn confidence_bounds_are_inclusive() {
+        for confidence in [0.0, 1.0] {
+            let mut event = detection();
+            event["confidence"] = json!(confidence);
+            assert!(codes(&event).is_empty(), "{confidence}");
+        }
+    }
+
+    #[test]
+    fn event_time_limits_are_inclusive() {
+        let mut event = detection();
+        event["event_time"] = json!("2026-12-03T18:05:00Z");
+        assert!(codes(&event).is_empty());
+        event["event_time"] = json!("2026-12-03T18:05:00.001Z");
+        assert_eq!(codes(&event), [("event_time".to_owned(), "in_future")]);
+        event["event_time"] = json!("2026-11-26T18:00:00Z");
+        assert!(codes(&event).is_empty());
+        event["event_time"] = json!("2026-11-26T17:59:59.999Z");
+        assert_eq!(codes(&event), [("event_time".to_owned(), "too_old")]);
+    }
+
+    #[test]
+    fn an_invalid_event_keeps_its_identity_when_type_and_id_are_valid() {
+        let mut event = detection();
+        event["confidence"] = json!("high");
+        let rejection = parse_event(&event, &context()).expect_err("invalid");
+        let (kind, id) = rejection.identity.expect("an identity");
+        assert_eq!((kind, id.as_str()), (EventKind::Detection, "d-1"));
+
+        event["type"] = json!("click");
+        let rejection = parse_event(&event, &context()).expect_err("invalid");
+        assert!(rejection.identity.is_none());
+    }
+
+    #[test]
+    fn with_an_unknown_type_only_fields_of_no_type_are_unknown() {
+        let event = json!({"type": "click", "event_id": "x", "event_time": "2026-12-03T17:00:00Z",
+                           "keys": {"k": "v"}, "label": "a", "name": "b", "colour": "red"});
+        assert_eq!(
+            codes(&event),
+            [
+                ("type".to_owned(), "invalid_format"),
+                ("colour".to_owned(), "unknown_field")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_currency_needs_a_value() {
+        let event = json!({"type": "conversion", "event_id": "c", "event_time": "2026-12-03T17:00:00Z",
+                           "keys": {"k": "v"}, "name": "purchase", "currency": "EUR"});
+        assert_eq!(codes(&event), [("value".to_owned(), "missing_field")]);
+    }
+
+    #[test]
+    fn null_optional_fields_count_as_absent() {
+        let mut event = detection();
+        event["consent"] = Value::Null;
+        event["bbox"] = Value::Null;
+        assert!(codes(&event).is_empty());
+    }
+
+    #[test]
+    fn too_many_keys_are_refused() {
+        let mut event = detection();
+        let keys: Map<String, Value> = (0..=MAX_KEYS)
+            .map(|i| (format!("k{i}"), json!("v")))
+            .collect();
+        event["keys"] = Value::Object(keys);
+        assert_eq!(codes(&event), [("keys".to_owned(), "too_long")]);
+    }
+
+    #[test]
+    fn lengths_count_characters_not_bytes() {
+        let mut event = detection();
+        event["label"] = json!("é".repeat(128));
+        assert!(codes(&event).is_empty());
+        event["label"] = json!("é".repeat(129));
+        assert_eq!(codes(&event), [("label".to_owned(), "too_long")]);
+    }
+}

@@ -35,8 +35,10 @@ mod tests {
 
     #[test]
     fn serialises_in_utc_with_milliseconds() {
-        let instant = DateTime::parse_from_rfc3339("2026-12-03T19:00:00.250999+01:00").unwrap();
-        let json = serde_json::to_string(&Timestamp::from(instant.with_timezone(&Utc))).unwrap();
+        let instant =
+            DateTime::parse_from_rfc3339("2026-12-03T19:00:00.250999+01:00").expect("valid");
+        let json = serde_json::to_string(&Timestamp::from(instant.with_timezone(&Utc)))
+            .expect("serialisable");
         assert_eq!(json, "\"2026-12-03T18:00:00.250Z\"");
     }
 }
