@@ -70,6 +70,13 @@ pub struct Settings {
     pub ingest_max_batch_events: usize,
     /// How long an ingest request waits for its commit before it is answered 503.
     pub ingest_reply_timeout: Duration,
+    /// Session actors (each on its own thread); 0 means one per core.
+    pub matching_shards: usize,
+    /// Memory the in-memory sessions may take, all shards together; least recently used
+    /// sessions leave first beyond it.
+    pub matching_memory_bytes: usize,
+    /// How long a session stays in memory without events.
+    pub matching_idle: Duration,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
     /// How long a graceful shutdown waits for requests in flight.
@@ -96,6 +103,9 @@ impl Default for Settings {
             ingest_queue_capacity: 1024,
             ingest_max_batch_events: 10_000,
             ingest_reply_timeout: Duration::from_secs(10),
+            matching_shards: 0,
+            matching_memory_bytes: 512 * 1024 * 1024,
+            matching_idle: Duration::from_secs(600),
             workers: 0,
             shutdown_timeout: Duration::from_secs(30),
         }
@@ -170,6 +180,9 @@ const KEYS: &[Key] = &[
         "ingest_reply_timeout_seconds",
         "SIGHTLINE_INGEST_REPLY_TIMEOUT_SECONDS",
     ),
+    key("matching_shards", "SIGHTLINE_MATCHING_SHARDS"),
+    key("matching_memory_mb", "SIGHTLINE_MATCHING_MEMORY_MB"),
+    key("matching_idle_seconds", "SIGHTLINE_MATCHING_IDLE_SECONDS"),
     key("workers", "SIGHTLINE_WORKERS"),
     key(
         "shutdown_timeout_seconds",
@@ -331,6 +344,17 @@ impl Settings {
             &mut settings.ingest_reply_timeout,
             |v| number_in(v, 1, 600).map(Duration::from_secs),
         );
+        parser.parse("matching_shards", &mut settings.matching_shards, |v| {
+            number_in(v, 0, 256)
+        });
+        parser.parse(
+            "matching_memory_mb",
+            &mut settings.matching_memory_bytes,
+            |v| number_in(v, 1, 1_048_576).map(|mb: usize| mb * 1024 * 1024),
+        );
+        parser.parse("matching_idle_seconds", &mut settings.matching_idle, |v| {
+            number_in(v, 1, 86_400).map(Duration::from_secs)
+        });
         parser.parse("workers", &mut settings.workers, |v| number_in(v, 0, 256));
         parser.parse(
             "shutdown_timeout_seconds",

@@ -1,12 +1,15 @@
 //! Sightline: machine-vision conversion tracking. The server as a library, so that the
 //! binary and the test suite build the very same [`startup::Application`].
 
+pub mod actors;
 pub mod auth;
 pub mod cache;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod ingest;
+pub mod matching;
 pub mod routes;
 pub mod startup;
 pub mod state;

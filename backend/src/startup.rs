@@ -2,6 +2,7 @@
 //!
 //! Tests build an [`Application`] on port 0 and drive it over HTTP, exactly as production does.
 
+use crate::actors::matcher::{Matcher, MatcherConfig};
 use crate::auth::jwt::{self, JwtKeys};
 use crate::cache::{CacheError, HotStore};
 use crate::config::Settings;
@@ -15,6 +16,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{App, HttpServer, web};
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use tracing_actix_web::TracingLogger;
 
 /// Why the server could not start.
@@ -65,9 +67,23 @@ impl Application {
         let address = listener.local_addr().map_err(bind_error)?;
         let workers = settings.workers;
         let shutdown_timeout = settings.shutdown_timeout.as_secs();
+        let policies = Arc::new(PolicyCache::default());
+        let matcher = Matcher::start(
+            db.clone(),
+            Arc::clone(&policies),
+            MatcherConfig {
+                shards: match settings.matching_shards {
+                    0 => std::thread::available_parallelism().map_or(2, usize::from),
+                    n => n,
+                },
+                memory_bytes: settings.matching_memory_bytes,
+                idle: settings.matching_idle,
+            },
+        );
         let ingest = Ingestor {
             writer: Writer::start(
                 db.clone(),
+                matcher.clone(),
                 WriterConfig {
                     writers: settings.ingest_writers,
                     queue_capacity: settings.ingest_queue_capacity,
@@ -75,7 +91,8 @@ impl Application {
                     reply_timeout: settings.ingest_reply_timeout,
                 },
             ),
-            policies: PolicyCache::default(),
+            policies,
+            matcher,
             rate_limiter: RateLimiter::new(hot.clone(), settings.ingest_rate_limit_per_second),
         };
         let state = web::Data::new(AppState {

@@ -8,6 +8,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261203_000001_accounts;
 mod m20261203_000002_events;
+mod m20261203_000003_goals;
+mod m20261203_000004_attributions;
 
 /// Runs Sightline's migrations in order.
 #[derive(Debug)]
@@ -19,6 +21,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261203_000001_accounts::Migration),
             Box::new(m20261203_000002_events::Migration),
+            Box::new(m20261203_000003_goals::Migration),
+            Box::new(m20261203_000004_attributions::Migration),
         ]
     }
 }
@@ -28,6 +32,8 @@ impl MigratorTrait for Migrator {
 const SOURCES: &[&str] = &[
     include_str!("m20261203_000001_accounts.rs"),
     include_str!("m20261203_000002_events.rs"),
+    include_str!("m20261203_000003_goals.rs"),
+    include_str!("m20261203_000004_attributions.rs"),
 ];
 
 /// A short fingerprint of the migrations, so that a cached, already-migrated database (the

@@ -31,7 +31,36 @@ async fn the_embedded_setup_serves_accounts_keys_and_members() {
         .await
         .expect(204);
 
+    let goal = json!({"name": "g", "detection_labels": ["barcode"], "conversion_name": "purchase",
+                      "key": "session_token", "window_seconds": 60});
+    let goal_id = app
+        .post("/v1/goals", Some(&owner.token), &goal)
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.send(
+        actix_web::http::Method::PUT,
+        &format!("/v1/goals/{goal_id}"),
+        Some(&owner.token),
+        Some(&goal),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        app.get("/v1/goals", Some(&owner.token))
+            .await
+            .expect(200)
+            .body["goals"][0]["id"],
+        goal_id.as_str()
+    );
+
     let other = app.signup().await;
+    app.get(&format!("/v1/goals/{goal_id}"), Some(&other.token))
+        .await
+        .expect(404);
     app.delete(&format!("/v1/api-keys/{key_id}"), Some(&other.token))
         .await
         .expect(404);
@@ -126,4 +155,62 @@ async fn the_embedded_setup_ingests_events_idempotently() {
         .expect(202);
     assert_eq!(validated.body["results"][0]["status"], "duplicate");
     assert_eq!(validated.body["results"][1]["status"], "accepted");
+}
+
+#[actix_web::test]
+async fn the_embedded_setup_matches_explains_and_re_evaluates() {
+    let app = TestApp::spawn_embedded().await;
+    let owner = app.signup().await;
+    let (_, key) = app.create_api_key(&owner.token, &["ingest", "read"]).await;
+    let events = support::fixtures::batch(vec![
+        support::fixtures::detection("d-1", "s-1"),
+        support::fixtures::conversion("c-1", "s-1"),
+    ]);
+    // Stored before the goal exists: the goal's creation re-evaluates them.
+    app.post("/v1/events", Some(&key), &events)
+        .await
+        .expect(202);
+    let mut goal = json!({"name": "g", "detection_labels": ["barcode"], "conversion_name": "purchase",
+                          "key": "session_token", "window_seconds": 3600});
+    let goal_id = app
+        .post("/v1/goals", Some(&owner.token), &goal)
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    support::eventually("the attribution", || async {
+        let rows = attributions(&app, &key).await;
+        (rows.as_array().map(Vec::len) == Some(1)).then_some(())
+    })
+    .await;
+    let explained = app
+        .get("/v1/conversions/c-1/explain", Some(&key))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(explained["goals"][0]["candidates"][0]["verdict"], "direct");
+
+    goal["min_confidence"] = json!(0.99);
+    app.send(
+        actix_web::http::Method::PUT,
+        &format!("/v1/goals/{goal_id}"),
+        Some(&owner.token),
+        Some(&goal),
+    )
+    .await
+    .expect(200);
+    support::eventually("no attribution under the stricter goal", || async {
+        (attributions(&app, &key).await == json!([])).then_some(())
+    })
+    .await;
+}
+
+async fn attributions(app: &TestApp, key: &str) -> serde_json::Value {
+    app.get("/v1/attributions?conversion_event_id=c-1", Some(key))
+        .await
+        .expect(200)
+        .body["attributions"]
+        .clone()
 }

@@ -140,3 +140,126 @@ async fn tenant_b_never_sees_tenant_a_invalid_events_or_policies() {
         1
     );
 }
+
+#[actix_web::test]
+async fn tenant_b_cannot_read_change_or_delete_tenant_a_goals() {
+    let app = TestApp::spawn().await;
+    let a = app.signup().await;
+    let b = app.signup().await;
+    let goal = json!({"name": "A's goal", "detection_labels": ["barcode"], "conversion_name": "purchase",
+                      "key": "session_token", "window_seconds": 3600});
+    let id = app
+        .post("/v1/goals", Some(&a.token), &goal)
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v1/goals/{id}");
+    let missing = format!("/v1/goals/{}", uuid::Uuid::new_v4());
+
+    let cross = app.get(&path, Some(&b.token)).await.expect(404);
+    assert_eq!(
+        cross.text,
+        app.get(&missing, Some(&b.token)).await.expect(404).text
+    );
+    app.send(
+        actix_web::http::Method::PUT,
+        &path,
+        Some(&b.token),
+        Some(&goal),
+    )
+    .await
+    .expect(404);
+    app.delete(&path, Some(&b.token)).await.expect(404);
+    assert_eq!(
+        app.get("/v1/goals", Some(&b.token)).await.expect(200).body["goals"],
+        json!([])
+    );
+    // A's goal is untouched.
+    assert_eq!(
+        app.get(&path, Some(&a.token)).await.expect(200).body["name"],
+        "A's goal"
+    );
+}
+
+#[actix_web::test]
+async fn tenant_b_never_sees_tenant_a_attributions_or_explanations() {
+    let app = TestApp::spawn().await;
+    let a = app.signup().await;
+    let b = app.signup().await;
+    let goal = json!({"name": "g", "detection_labels": ["barcode"], "conversion_name": "purchase",
+                      "key": "session_token", "window_seconds": 3600});
+    let a_goal = app
+        .post("/v1/goals", Some(&a.token), &goal)
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.post("/v1/goals", Some(&b.token), &goal)
+        .await
+        .expect(201);
+    let (_, a_key) = app.create_api_key(&a.token, &["ingest", "read"]).await;
+    let (_, b_key) = app.create_api_key(&b.token, &["ingest", "read"]).await;
+    // The same session token in both tenants: the sessions must still be apart.
+    let events = support::fixtures::batch(vec![
+        support::fixtures::detection("d-a", "shared-session"),
+        support::fixtures::conversion("c-a", "shared-session"),
+    ]);
+    app.post("/v1/events", Some(&a_key), &events)
+        .await
+        .expect(202);
+    let b_events =
+        support::fixtures::batch(vec![support::fixtures::conversion("c-b", "shared-session")]);
+    app.post("/v1/events", Some(&b_key), &b_events)
+        .await
+        .expect(202);
+    support::eventually("A's attribution", || async {
+        let body = app
+            .get("/v1/attributions", Some(&a_key))
+            .await
+            .expect(200)
+            .body;
+        (body["attributions"].as_array().unwrap().len() == 1).then_some(())
+    })
+    .await;
+
+    let cross = app
+        .get("/v1/conversions/c-a/explain", Some(&b_key))
+        .await
+        .expect(404);
+    assert_eq!(
+        cross.text,
+        app.get("/v1/conversions/missing/explain", Some(&b_key))
+            .await
+            .expect(404)
+            .text
+    );
+    app.get(&format!("/v1/attributions?goal={a_goal}"), Some(&b_key))
+        .await
+        .expect(404);
+    assert_eq!(
+        app.get("/v1/attributions?conversion_event_id=c-a", Some(&b_key))
+            .await
+            .expect(200)
+            .body["attributions"],
+        json!([])
+    );
+    // B's conversion met no detection of A's, though they share the session token.
+    let b_explained = app
+        .get("/v1/conversions/c-b/explain", Some(&b_key))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(b_explained["goals"][0]["candidates"], json!([]));
+    assert_eq!(
+        app.get("/v1/attributions", Some(&b_key))
+            .await
+            .expect(200)
+            .body["attributions"],
+        json!([])
+    );
+}

@@ -191,8 +191,9 @@ impl Consent {
 pub struct Confidence(f64);
 
 impl Confidence {
+    /// `-0.0` is stored as `0.0`: the same score, one representation.
     pub fn new(value: f64) -> Option<Self> {
-        (0.0..=1.0).contains(&value).then_some(Self(value))
+        (0.0..=1.0).contains(&value).then_some(Self(value + 0.0))
     }
 
     pub fn get(self) -> f64 {
@@ -799,6 +800,12 @@ mod tests {
             event["confidence"] = json!(confidence);
             assert!(codes(&event).is_empty(), "{confidence}");
         }
+    }
+
+    #[test]
+    fn a_negative_zero_confidence_is_stored_as_zero() {
+        let zero = Confidence::new(-0.0).expect("in range");
+        assert!(zero.get().is_sign_positive());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod events;
+pub mod goals;
 pub mod ids;
 pub mod policy;
 pub mod problem;

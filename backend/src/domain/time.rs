@@ -15,6 +15,16 @@ impl Timestamp {
     pub fn as_datetime(&self) -> DateTime<Utc> {
         self.0
     }
+
+    /// Milliseconds since the Unix epoch, as matching counts time.
+    pub fn as_millis(&self) -> i64 {
+        self.0.timestamp_millis()
+    }
+
+    /// The instant `millis` after the Unix epoch; `None` outside chrono's range.
+    pub fn from_millis(millis: i64) -> Option<Self> {
+        DateTime::from_timestamp_millis(millis).map(Self)
+    }
 }
 
 impl From<DateTime<Utc>> for Timestamp {

@@ -9,6 +9,7 @@ pub mod policy_cache;
 pub mod rate_limit;
 pub mod writer;
 
+use crate::actors::matcher::Matcher;
 use crate::auth::TenantScope;
 use crate::domain::events::{EventKind, ParseContext, parse_event};
 use crate::domain::{FieldProblem, Timestamp};
@@ -20,6 +21,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use writer::{WriteError, Writer};
 
 /// Most events in one request.
@@ -68,7 +70,8 @@ pub struct EventResult {
 #[derive(Debug)]
 pub struct Ingestor {
     pub writer: Writer,
-    pub policies: PolicyCache,
+    pub policies: Arc<PolicyCache>,
+    pub matcher: Matcher,
     pub rate_limiter: RateLimiter,
 }
 
@@ -95,7 +98,15 @@ impl Ingestor {
             .map_err(|retry_after_secs| IngestError::RateLimited { retry_after_secs })?;
 
         let policy = self.policies.get(db, tenant.id()).await?;
-        let received_time = Timestamp::now();
+        // A stored request holds a token from here until its events are matched, so the
+        // matching checkpoint cannot pass them (see `actors::matcher::recovery`).
+        let (received_time, token) = match mode {
+            Mode::Store => {
+                let (received_time, token) = self.matcher.begin_request();
+                (received_time, Some(token))
+            }
+            Mode::Validate => (Timestamp::now(), None),
+        };
         let context = ParseContext {
             now: received_time.as_datetime(),
             max_event_age: chrono::Duration::days(i64::from(policy.retention.max_event_age_days)),
@@ -160,16 +171,18 @@ impl Ingestor {
             statuses.push(status);
         }
 
-        if mode == Mode::Store && !(rows.is_empty() && invalid.is_empty()) {
-            let inserted = self
-                .writer
-                .write(rows, invalid)
-                .await
-                .map_err(|err| match err {
-                    WriteError::Overloaded | WriteError::TimedOut | WriteError::Storage(_) => {
-                        IngestError::Unavailable(err.to_string())
-                    }
-                })?;
+        if let Some(token) = token
+            && !(rows.is_empty() && invalid.is_empty())
+        {
+            let inserted =
+                self.writer
+                    .write(rows, invalid, token)
+                    .await
+                    .map_err(|err| match err {
+                        WriteError::Overloaded | WriteError::TimedOut | WriteError::Storage(_) => {
+                            IngestError::Unavailable(err.to_string())
+                        }
+                    })?;
             let mut inserted = inserted.into_iter();
             for status in statuses.iter_mut().filter(|s| s.is_none()) {
                 *status = Some(if inserted.next().unwrap_or(false) {

@@ -7,6 +7,8 @@
 //! is written at once, with no waiting. When the queue is full (storage slow or down) a request
 //! is refused at once, never left hanging, and nothing in it is acknowledged.
 
+use crate::actors::matcher::Matcher;
+use crate::actors::matcher::in_flight::Token;
 use crate::storage::events::{EventRow, InvalidRow, write_batch};
 use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
@@ -42,6 +44,8 @@ pub enum WriteError {
 struct Job {
     events: Vec<EventRow>,
     invalid: Vec<InvalidRow>,
+    /// Keeps the matching checkpoint behind these events until they are matched.
+    token: Arc<Token>,
     reply: oneshot::Sender<Result<Vec<bool>, String>>,
 }
 
@@ -63,12 +67,14 @@ impl std::fmt::Debug for Job {
 
 impl Writer {
     /// Starts the writer tasks on the current runtime.
-    pub fn start(db: DatabaseConnection, config: WriterConfig) -> Self {
+    /// Committed events go on to `matcher`.
+    pub fn start(db: DatabaseConnection, matcher: Matcher, config: WriterConfig) -> Self {
         let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..config.writers.max(1) {
             tokio::spawn(run(
                 db.clone(),
+                matcher.clone(),
                 Arc::clone(&receiver),
                 config.max_batch_events,
             ));
@@ -85,12 +91,14 @@ impl Writer {
         &self,
         events: Vec<EventRow>,
         invalid: Vec<InvalidRow>,
+        token: Arc<Token>,
     ) -> Result<Vec<bool>, WriteError> {
         let (reply, outcome) = oneshot::channel();
         self.sender
             .try_send(Job {
                 events,
                 invalid,
+                token,
                 reply,
             })
             .map_err(|_| WriteError::Overloaded)?;
@@ -104,6 +112,7 @@ impl Writer {
 
 async fn run(
     db: DatabaseConnection,
+    matcher: Matcher,
     receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
     max_batch_events: usize,
 ) {
@@ -126,12 +135,12 @@ async fn run(
             }
             batch
         };
-        write(&db, batch).await;
+        write(&db, &matcher, batch).await;
     }
 }
 
 /// Writes a batch of jobs and replies to each.
-async fn write(db: &DatabaseConnection, batch: Vec<Job>) {
+async fn write(db: &DatabaseConnection, matcher: &Matcher, batch: Vec<Job>) {
     // Two requests in one batch may carry the same event: the first (in queue order) is the
     // one written, the others are duplicates of it. The statement must not see it twice.
     let mut first_seen: HashMap<
@@ -175,13 +184,25 @@ async fn write(db: &DatabaseConnection, batch: Vec<Job>) {
     }
     let outcome = outcome.map_err(|err| err.to_string());
     for (job, job_slots) in batch.into_iter().zip(slots) {
-        let reply = match &outcome {
+        let reply: Result<Vec<bool>, String> = match &outcome {
             Ok(inserted) => Ok(job_slots
                 .iter()
                 .map(|slot| slot.is_some_and(|index| inserted.get(index).copied().unwrap_or(false)))
                 .collect()),
             Err(cause) => Err(cause.clone()),
         };
+        // Only newly stored events are matched: a duplicate's first copy was matched when
+        // it was stored. Handed over before the 202, and the token keeps the checkpoint
+        // behind them even if this process dies right after.
+        if let Ok(inserted) = &reply {
+            let fresh: Vec<&EventRow> = job
+                .events
+                .iter()
+                .zip(inserted)
+                .filter_map(|(row, &new)| new.then_some(row))
+                .collect();
+            matcher.submit(&fresh, &job.token);
+        }
         // The request may have timed out and gone; its rows are committed all the same and a
         // retry will find them as duplicates.
         let _ = job.reply.send(reply);

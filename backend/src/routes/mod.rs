@@ -2,8 +2,10 @@
 
 mod accounts;
 mod api_keys;
+mod attributions;
 mod body;
 mod events;
+mod goals;
 mod health;
 mod home;
 mod members;
@@ -30,6 +32,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(api_keys::configure)
                 .configure(members::configure)
                 .configure(events::configure)
+                .configure(goals::configure)
+                .configure(attributions::configure)
                 .configure(policies::configure),
         )
         .default_service(web::to(not_found));

@@ -5,11 +5,14 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod attributions;
 pub mod audit;
 pub mod entities;
 pub mod events;
+pub mod goals;
 pub mod members;
 pub mod policies;
+pub mod sessions;
 
 use crate::config::Settings;
 use migrations::{Migrator, MigratorTrait};

@@ -2,10 +2,13 @@
 //! sees domain types.
 
 pub mod api_keys;
+pub mod attributions;
 pub mod audit_log;
 pub mod conversions;
 pub mod detections;
+pub mod goals;
 pub mod invalid_events;
+pub mod matching_checkpoint;
 pub mod memberships;
 pub mod tenant_policies;
 pub mod tenants;

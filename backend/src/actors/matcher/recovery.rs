@@ -1,0 +1,140 @@
+//! Nothing accepted escapes matching. Every event is committed before its 202 and matched
+//! after; if the process dies in between, the event is still unmatched at the next start.
+//!
+//! A checkpoint in the database says "every event received before T is matched": the
+//! writer below moves it to the oldest received time still in flight, every second. At
+//! start, everything received since the checkpoint (less a margin for clock steps) is
+//! matched again; matching is idempotent, so events matched twice change nothing.
+
+use super::{Matcher, Work, done_signal, work_for};
+use crate::domain::{TenantId, Timestamp};
+use crate::matching::Text;
+use crate::matching::session::SessionEvent;
+use crate::storage::sessions::{self, ScanPosition};
+use chrono::{DateTime, Utc};
+use sea_orm::DbErr;
+use std::time::Duration;
+
+/// How often the checkpoint is written.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// Re-matched before the checkpoint too, in case the clock stepped back.
+const MARGIN: chrono::Duration = chrono::Duration::seconds(5);
+/// Events per recovery page; a page is matched before the next is read.
+const PAGE: u64 = 2000;
+
+/// Starts recovery, then the checkpoint writer, in the background.
+pub(super) fn start(matcher: Matcher) {
+    actix::spawn(async move {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match recover(&matcher).await {
+                Ok(count) => {
+                    if count > 0 {
+                        tracing::info!(events = count, "start-up recovery re-matched events");
+                    }
+                    break;
+                }
+                Err(err) => {
+                    // The checkpoint does not move until recovery succeeds, so retrying
+                    // later loses nothing.
+                    tracing::warn!(error = %err, "start-up recovery failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    });
+}
+
+async fn recover(matcher: &Matcher) -> Result<u64, DbErr> {
+    let since = sessions::checkpoint(&matcher.db)
+        .await?
+        .map(|checkpoint| checkpoint - MARGIN)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    // Held for the whole scan, so that no checkpoint written meanwhile passes `since`.
+    let hold = matcher
+        .in_flight
+        .hold(Timestamp::from_millis(since.timestamp_millis()).unwrap_or_else(Timestamp::now));
+    start_checkpoints(matcher.clone());
+    let mut count = 0;
+    count += scan(matcher, since, Kind::Detections).await?;
+    count += scan(matcher, since, Kind::Conversions).await?;
+    drop(hold);
+    Ok(count)
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Detections,
+    Conversions,
+}
+
+/// Re-matches one table's events received since `since`, a page at a time.
+async fn scan(matcher: &Matcher, since: DateTime<Utc>, kind: Kind) -> Result<u64, DbErr> {
+    let mut after: Option<ScanPosition> = None;
+    let mut count = 0;
+    loop {
+        let page: Vec<(uuid::Uuid, DateTime<Utc>, SessionEvent)> = match kind {
+            Kind::Detections => {
+                sessions::received_detections(&matcher.db, since, after.as_ref(), PAGE)
+                    .await?
+                    .into_iter()
+                    .map(|(t, r, d)| (t, r, SessionEvent::Detection(d)))
+                    .collect()
+            }
+            Kind::Conversions => {
+                sessions::received_conversions(&matcher.db, since, after.as_ref(), PAGE)
+                    .await?
+                    .into_iter()
+                    .map(|(t, r, c)| (t, r, SessionEvent::Conversion(c)))
+                    .collect()
+            }
+        };
+        let Some((tenant, received, last)) = page.last() else {
+            return Ok(count);
+        };
+        after = Some((*received, *tenant, event_id(last).to_string()));
+        count += page.len() as u64;
+        let token = matcher.in_flight.hold(Timestamp::from(*received));
+        let (done, finished) = done_signal();
+        let work: Vec<Work> = page
+            .into_iter()
+            .flat_map(|(tenant, _, event)| {
+                work_for(TenantId::from_uuid(tenant), event, &token, Some(&done))
+            })
+            .collect();
+        drop(done);
+        matcher.route(work);
+        let _ = finished.await;
+    }
+}
+
+fn event_id(event: &SessionEvent) -> &Text {
+    match event {
+        SessionEvent::Detection(d) => &d.event_id,
+        SessionEvent::Conversion(c) => &c.event_id,
+    }
+}
+
+fn start_checkpoints(matcher: Matcher) {
+    actix::spawn(async move {
+        let mut interval = tokio::time::interval(CHECKPOINT_EVERY);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_written: Option<Timestamp> = None;
+        loop {
+            interval.tick().await;
+            // Stop with the server: this task holds the last handle once the rest is gone.
+            if std::sync::Arc::strong_count(&matcher.shards) == 1 {
+                return;
+            }
+            let matched_before = matcher.in_flight.matched_before();
+            if last_written == Some(matched_before) {
+                continue;
+            }
+            match sessions::save_checkpoint(&matcher.db, matched_before.as_datetime()).await {
+                Ok(()) => last_written = Some(matched_before),
+                Err(err) => tracing::warn!(error = %err, "cannot save the matching checkpoint"),
+            }
+        }
+    });
+}

@@ -1,0 +1,3 @@
+//! Actors: long-lived state owners that work through messages.
+
+pub mod matcher;

@@ -1,0 +1,271 @@
+//! One session's events and the attributions they have earned, kept current one event at a
+//! time. Still pure: the actor that owns the session loads it, feeds it events and writes the
+//! [`Change`]s it returns.
+//!
+//! A session is every event carrying one (key name, key value) pair. Only goals on that key
+//! name are settled here: a conversion's attributions for a goal depend on the detections of
+//! exactly one session, the one of the goal's key, which is why per-session serialisation is
+//! enough for correctness.
+
+use super::{Conversion, Credit, Detection, Goal, Millis, Text, attribute};
+use std::collections::{HashMap, HashSet};
+
+/// A goal's identity.
+pub type GoalId = uuid::Uuid;
+
+/// An event entering a session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionEvent {
+    Detection(Detection),
+    Conversion(Conversion),
+}
+
+impl SessionEvent {
+    pub fn event_time(&self) -> Millis {
+        match self {
+            SessionEvent::Detection(d) => d.event_time,
+            SessionEvent::Conversion(c) => c.event_time,
+        }
+    }
+}
+
+/// A conversion whose attributions for a goal are now different from what was stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub goal_id: GoalId,
+    pub conversion: Conversion,
+    /// The whole new set, sorted by detection event id; empty when nothing qualifies any more.
+    pub credits: Vec<(Detection, Credit)>,
+}
+
+/// Credits as stored: (detection event id, credit), sorted by event id.
+pub type StoredCredits = Vec<(Text, Credit)>;
+
+/// The events of one (key name, key value) and the attributions last written for them.
+#[derive(Debug, Default)]
+pub struct Session {
+    /// Sorted by (event_time, event_id), so a window is a slice.
+    detections: Vec<Detection>,
+    /// Sorted by (event_time, event_id).
+    conversions: Vec<Conversion>,
+    detection_ids: HashSet<Text>,
+    conversion_ids: HashSet<Text>,
+    /// What storage holds, per (goal, conversion event id); absent means no attributions.
+    stored: HashMap<(GoalId, Text), StoredCredits>,
+}
+
+impl Session {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an event; false (and no change) when the session already has it.
+    pub fn insert(&mut self, event: SessionEvent) -> bool {
+        match event {
+            SessionEvent::Detection(d) => {
+                if !self.detection_ids.insert(d.event_id.clone()) {
+                    return false;
+                }
+                let at = self
+                    .detections
+                    .partition_point(|x| (x.event_time, &x.event_id) < (d.event_time, &d.event_id));
+                self.detections.insert(at, d);
+            }
+            SessionEvent::Conversion(c) => {
+                if !self.conversion_ids.insert(c.event_id.clone()) {
+                    return false;
+                }
+                let at = self
+                    .conversions
+                    .partition_point(|x| (x.event_time, &x.event_id) < (c.event_time, &c.event_id));
+                self.conversions.insert(at, c);
+            }
+        }
+        true
+    }
+
+    /// Records what storage holds for a conversion and goal (when the session is loaded).
+    pub fn set_stored(
+        &mut self,
+        goal_id: GoalId,
+        conversion_event_id: Text,
+        mut credits: StoredCredits,
+    ) {
+        credits.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        if credits.is_empty() {
+            self.stored.remove(&(goal_id, conversion_event_id));
+        } else {
+            self.stored.insert((goal_id, conversion_event_id), credits);
+        }
+    }
+
+    /// The conversions (by event id) whose attributions for `goal` the event can change: a
+    /// conversion changes only itself; a detection changes the goal's conversions whose
+    /// window holds it. Coarse on purpose (rules 4 and 5 are left to [`attribute`]): a
+    /// conversion settled needlessly yields no change, one missed would be a wrong result.
+    pub fn affected_by(&self, goal: &Goal, event: &SessionEvent) -> Vec<Text> {
+        match event {
+            SessionEvent::Conversion(c) => {
+                if c.name == goal.conversion_name {
+                    vec![c.event_id.clone()]
+                } else {
+                    Vec::new()
+                }
+            }
+            SessionEvent::Detection(d) => {
+                if !goal.detection_labels.contains(&d.label) {
+                    return Vec::new();
+                }
+                let from = self
+                    .conversions
+                    .partition_point(|c| c.event_time < d.event_time);
+                let until = d.event_time.saturating_add(goal.window);
+                self.conversions[from..]
+                    .iter()
+                    .take_while(|c| c.event_time <= until)
+                    .filter(|c| c.name == goal.conversion_name && c.is_test == d.is_test)
+                    .map(|c| c.event_id.clone())
+                    .collect()
+            }
+        }
+    }
+
+    /// Brings one conversion's stored attributions for `goal_id` up to date. `goal` is the
+    /// goal's current definition, `None` when it is deleted or inactive (then nothing is
+    /// attributed). Returns the change to write, if any.
+    pub fn settle(
+        &mut self,
+        goal_id: GoalId,
+        goal: Option<&Goal>,
+        conversion_event_id: &Text,
+    ) -> Option<Change> {
+        let conversion = self
+            .conversions
+            .iter()
+            .find(|c| &c.event_id == conversion_event_id)?;
+        let credits: Vec<(Detection, Credit)> = match goal {
+            None => Vec::new(),
+            Some(goal) => {
+                let window = self.window(goal, conversion);
+                let mut credits: Vec<(Detection, Credit)> = attribute(goal, conversion, window)
+                    .into_iter()
+                    .map(|(index, credit)| (window[index].clone(), credit))
+                    .collect();
+                credits.sort_unstable_by(|a, b| a.0.event_id.cmp(&b.0.event_id));
+                credits
+            }
+        };
+        let wanted: StoredCredits = credits
+            .iter()
+            .map(|(d, credit)| (d.event_id.clone(), *credit))
+            .collect();
+        let slot = (goal_id, conversion_event_id.clone());
+        let unchanged = match self.stored.get(&slot) {
+            Some(stored) => *stored == wanted,
+            None => wanted.is_empty(),
+        };
+        if unchanged {
+            return None;
+        }
+        let change = Change {
+            goal_id,
+            conversion: conversion.clone(),
+            credits,
+        };
+        self.set_stored(goal_id, conversion_event_id.clone(), wanted);
+        Some(change)
+    }
+
+    /// Settles every conversion of the session for one goal (after the goal changed).
+    pub fn settle_goal(&mut self, goal_id: GoalId, goal: Option<&Goal>) -> Vec<Change> {
+        let ids: Vec<Text> = self
+            .conversions
+            .iter()
+            .map(|c| c.event_id.clone())
+            .collect();
+        ids.iter()
+            .filter_map(|id| self.settle(goal_id, goal, id))
+            .collect()
+    }
+
+    /// The detections that can qualify for `conversion` under `goal`: those inside its window.
+    fn window(&self, goal: &Goal, conversion: &Conversion) -> &[Detection] {
+        let start = conversion.event_time.saturating_sub(goal.window);
+        let from = self.detections.partition_point(|d| d.event_time < start);
+        let until = self
+            .detections
+            .partition_point(|d| d.event_time <= conversion.event_time);
+        &self.detections[from..until.max(from)]
+    }
+
+    /// Drops the events older than `cutoff` (and what is stored for those conversions): no
+    /// event still accepted can change their attributions or need them.
+    pub fn forget_before(&mut self, cutoff: Millis) {
+        let old_detections = self.detections.partition_point(|d| d.event_time < cutoff);
+        for d in self.detections.drain(..old_detections) {
+            self.detection_ids.remove(&d.event_id);
+        }
+        let old_conversions = self.conversions.partition_point(|c| c.event_time < cutoff);
+        for c in self.conversions.drain(..old_conversions) {
+            self.conversion_ids.remove(&c.event_id);
+            self.stored.retain(|(_, id), _| *id != c.event_id);
+        }
+    }
+
+    /// Forgets what is stored for a goal (its rows were deleted when it changed).
+    pub fn forget_goal(&mut self, goal_id: GoalId) {
+        self.stored.retain(|(goal, _), _| *goal != goal_id);
+    }
+
+    /// Whether the session holds no event.
+    pub fn is_empty(&self) -> bool {
+        self.detections.is_empty() && self.conversions.is_empty()
+    }
+
+    /// A rough size in bytes, for the memory budget: fixed costs per entry plus the text the
+    /// session alone holds (interned labels and key names are shared, so not counted).
+    pub fn approx_bytes(&self) -> usize {
+        const SESSION: usize = 256;
+        const PER_EVENT: usize = 160;
+        const PER_STORED: usize = 96;
+        let text = |t: &Text| t.len();
+        let detections: usize = self
+            .detections
+            .iter()
+            .map(|d| {
+                PER_EVENT
+                    + text(&d.event_id)
+                    + text(&d.entity_id)
+                    + d.keys.iter().map(|(_, v)| text(v) + 16).sum::<usize>()
+            })
+            .sum();
+        let conversions: usize = self
+            .conversions
+            .iter()
+            .map(|c| {
+                PER_EVENT
+                    + text(&c.event_id)
+                    + c.keys.iter().map(|(_, v)| text(v) + 16).sum::<usize>()
+            })
+            .sum();
+        let stored: usize = self
+            .stored
+            .values()
+            .map(|credits| PER_STORED + credits.len() * 24)
+            .sum();
+        SESSION + detections + conversions + stored
+    }
+
+    /// The stored attributions, for tests and diagnostics.
+    pub fn stored(&self) -> &HashMap<(GoalId, Text), StoredCredits> {
+        &self.stored
+    }
+
+    pub fn conversions(&self) -> &[Conversion] {
+        &self.conversions
+    }
+
+    pub fn detections(&self) -> &[Detection] {
+        &self.detections
+    }
+}

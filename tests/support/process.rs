@@ -1,0 +1,88 @@
+//! The server as a separate process (the `sightline-server` binary of this package, the same
+//! command line as `sightline`), for tests that kill it with SIGKILL and start it again.
+
+use sightline::config::Settings;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A running server process; killed when dropped.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    /// `http://127.0.0.1:<port>`
+    pub base_url: String,
+}
+
+impl ServerProcess {
+    /// Starts `binary serve` configured like `settings` (through the environment, as an
+    /// operator would) and waits until it prints its URL.
+    pub fn start(binary: &str, settings: &Settings) -> Self {
+        let mut command = Command::new(binary);
+        command
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .env("SIGHTLINE_LISTEN", settings.listen.to_string())
+            .env("SIGHTLINE_DATA_DIR", &settings.data_dir)
+            .env("SIGHTLINE_REDIS_PREFIX", &settings.redis_prefix)
+            .env("SIGHTLINE_WORKERS", settings.workers.to_string())
+            .env(
+                "SIGHTLINE_DATABASE_MAX_CONNECTIONS",
+                settings.database_max_connections.to_string(),
+            )
+            .env(
+                "SIGHTLINE_SHUTDOWN_TIMEOUT_SECONDS",
+                settings.shutdown_timeout.as_secs().to_string(),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(url) = &settings.database_url {
+            command.env("DATABASE_URL", url.expose());
+        }
+        if let Some(url) = &settings.redis_url {
+            command.env("REDIS_URL", url.expose());
+        }
+        if let Some(secret) = &settings.jwt_secret {
+            command.env("SIGHTLINE_JWT_SECRET", secret.expose());
+        }
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start {binary}: {err}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (found, url) = mpsc::channel();
+        // Keeps reading after the URL, so that the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("Sightline is running: open ") {
+                    let _ = found.send(rest.trim_end_matches('/').to_owned());
+                }
+            }
+        });
+        let base_url = url
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server process should print its URL");
+        Self { child, base_url }
+    }
+
+    /// SIGKILL: no shutdown code runs, whatever was in flight is cut off.
+    pub fn kill(mut self) {
+        self.kill_now();
+    }
+
+    fn kill_now(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill_now();
+    }
+}
