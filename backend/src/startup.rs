@@ -70,6 +70,7 @@ impl Application {
         let policies = Arc::new(PolicyCache::default());
         let matcher = Matcher::start(
             db.clone(),
+            &hot,
             Arc::clone(&policies),
             MatcherConfig {
                 shards: match settings.matching_shards {

@@ -390,3 +390,49 @@ async fn viewers_and_ingest_only_keys_cannot_read_attributions_or_explanations()
         .await
         .expect(400);
 }
+
+/// The hot copies of the tenant's evicted sessions in Redis.
+fn session_copies(app: &TestApp, tenant_id: &str) -> usize {
+    let client = redis::Client::open(support::test_redis_url()).unwrap();
+    let mut connection = client.get_connection().unwrap();
+    let pattern = format!("{}:t:{tenant_id}:session:*", app.settings.redis_prefix);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(pattern)
+        .query(&mut connection)
+        .unwrap();
+    keys.len()
+}
+
+#[actix_web::test]
+async fn sessions_pushed_out_of_memory_come_back_from_their_hot_copy() {
+    // A budget of one byte: every session leaves memory after every round.
+    let app = TestApp::spawn_with(|settings| settings.matching_memory_bytes = 1).await;
+    let t = tenant_with_goal(&app).await;
+    send(&app, &t.key, vec![detection("d-early", "s-1", 50)]).await;
+    eventually("the evicted session's copy", || async {
+        (session_copies(&app, &t.owner.tenant_id) == 1).then_some(())
+    })
+    .await;
+
+    // Gone from the database, the detection can only come back through the copy.
+    let gone = "WITH gone AS (DELETE FROM detections WHERE event_id = 'd-early' RETURNING 1) \
+                SELECT count(*) FROM gone";
+    assert_eq!(app.count(gone).await, 1);
+    send(&app, &t.key, vec![conversion("c-1", "s-1", 10)]).await;
+    await_credits(&app, &t.key, "c-1", &[("d-early", "direct")]).await;
+
+    // And the copy keeps what was stored: a later detection moves the direct credit once.
+    send(&app, &t.key, vec![detection("d-late", "s-1", 20)]).await;
+    await_credits(
+        &app,
+        &t.key,
+        "c-1",
+        &[("d-early", "assisted"), ("d-late", "direct")],
+    )
+    .await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM attributions WHERE kind = 'direct'")
+            .await,
+        1
+    );
+}

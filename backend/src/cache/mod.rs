@@ -1,5 +1,6 @@
 //! The hot store: what can be rebuilt, kept in Redis when configured and in process
-//! otherwise. Login failure counters and the API-key cache live here today.
+//! otherwise: login failure counters, the API-key cache, rate-limit counters and the hot
+//! copies of evicted matching sessions.
 //!
 //! This is the only place where Redis keys are built; every key starts with the configured
 //! prefix, and tenant-owned entries carry the tenant id right after it.
@@ -128,7 +129,68 @@ impl HotStore {
         CacheKey(format!("{}:t:{tenant}:api_key_touched:{key}", self.prefix))
     }
 
+    /// The hot copy of an evicted matching session (the key value hashed, like every
+    /// identifier here).
+    pub fn session_copy_key(&self, tenant: TenantId, name: &str, value: &str) -> CacheKey {
+        CacheKey(format!(
+            "{}:t:{tenant}:session:{}",
+            self.prefix,
+            short_hash(&format!("{name}\0{value}"))
+        ))
+    }
+
     // ---- operations --------------------------------------------------------------------
+
+    /// Reads and deletes each key (one pipelined round trip on Redis).
+    pub async fn take_many(&self, keys: &[CacheKey]) -> Result<Vec<Option<String>>, CacheError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        match &self.backend {
+            Backend::Redis(conn) => {
+                let mut pipe = redis::pipe();
+                for key in keys {
+                    pipe.cmd("GETDEL").arg(&key.0);
+                }
+                Ok(pipe.query_async(&mut conn.clone()).await?)
+            }
+            Backend::Local(local) => Ok(keys
+                .iter()
+                .map(|key| {
+                    let value = local.get(&key.0);
+                    local.delete(&key.0);
+                    value
+                })
+                .collect()),
+        }
+    }
+
+    /// Sets each (key, value), replacing what is there (one pipelined round trip on Redis).
+    pub async fn set_many(
+        &self,
+        entries: &[(CacheKey, String)],
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        match &self.backend {
+            Backend::Redis(conn) => {
+                let mut pipe = redis::pipe();
+                for (key, value) in entries {
+                    pipe.pset_ex(&key.0, value, millis(ttl)).ignore();
+                }
+                let _: () = pipe.query_async(&mut conn.clone()).await?;
+                Ok(())
+            }
+            Backend::Local(local) => {
+                for (key, value) in entries {
+                    local.set(&key.0, value, ttl);
+                }
+                Ok(())
+            }
+        }
+    }
 
     pub async fn get(&self, key: &CacheKey) -> Result<Option<String>, CacheError> {
         match &self.backend {

@@ -8,7 +8,7 @@
 //! enough for correctness.
 
 use super::{Conversion, Credit, Detection, Goal, Millis, Text, attribute};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// A goal's identity.
 pub type GoalId = uuid::Uuid;
@@ -48,8 +48,6 @@ pub struct Session {
     detections: Vec<Detection>,
     /// Sorted by (event_time, event_id).
     conversions: Vec<Conversion>,
-    detection_ids: HashSet<Text>,
-    conversion_ids: HashSet<Text>,
     /// What storage holds, per (goal, conversion event id); absent means no attributions.
     stored: HashMap<(GoalId, Text), StoredCredits>,
 }
@@ -60,25 +58,26 @@ impl Session {
     }
 
     /// Adds an event; false (and no change) when the session already has it.
+    ///
+    /// An event id is stored once per tenant and type, with one event time, so the sorted
+    /// position (event_time, event_id) is also the identity: no separate id index is needed.
     pub fn insert(&mut self, event: SessionEvent) -> bool {
         match event {
             SessionEvent::Detection(d) => {
-                if !self.detection_ids.insert(d.event_id.clone()) {
-                    return false;
+                match self.detections.binary_search_by(|x| {
+                    (x.event_time, &x.event_id).cmp(&(d.event_time, &d.event_id))
+                }) {
+                    Ok(_) => return false,
+                    Err(at) => self.detections.insert(at, d),
                 }
-                let at = self
-                    .detections
-                    .partition_point(|x| (x.event_time, &x.event_id) < (d.event_time, &d.event_id));
-                self.detections.insert(at, d);
             }
             SessionEvent::Conversion(c) => {
-                if !self.conversion_ids.insert(c.event_id.clone()) {
-                    return false;
+                match self.conversions.binary_search_by(|x| {
+                    (x.event_time, &x.event_id).cmp(&(c.event_time, &c.event_id))
+                }) {
+                    Ok(_) => return false,
+                    Err(at) => self.conversions.insert(at, c),
                 }
-                let at = self
-                    .conversions
-                    .partition_point(|x| (x.event_time, &x.event_id) < (c.event_time, &c.event_id));
-                self.conversions.insert(at, c);
             }
         }
         true
@@ -202,12 +201,9 @@ impl Session {
     /// event still accepted can change their attributions or need them.
     pub fn forget_before(&mut self, cutoff: Millis) {
         let old_detections = self.detections.partition_point(|d| d.event_time < cutoff);
-        for d in self.detections.drain(..old_detections) {
-            self.detection_ids.remove(&d.event_id);
-        }
+        self.detections.drain(..old_detections);
         let old_conversions = self.conversions.partition_point(|c| c.event_time < cutoff);
         for c in self.conversions.drain(..old_conversions) {
-            self.conversion_ids.remove(&c.event_id);
             self.stored.retain(|(_, id), _| *id != c.event_id);
         }
     }
@@ -222,38 +218,37 @@ impl Session {
         self.detections.is_empty() && self.conversions.is_empty()
     }
 
-    /// A rough size in bytes, for the memory budget: fixed costs per entry plus the text the
-    /// session alone holds (interned labels and key names are shared, so not counted).
+    /// An estimate of the bytes the session holds, for the memory budget: its vectors (at
+    /// capacity), the text only it holds (event and entity ids, as allocated), and what is
+    /// stored. Shared text (interned labels, key names, the session's own key pair) is not
+    /// counted.
     pub fn approx_bytes(&self) -> usize {
-        const SESSION: usize = 256;
-        const PER_EVENT: usize = 160;
-        const PER_STORED: usize = 96;
-        let text = |t: &Text| t.len();
+        use std::mem::size_of;
         let detections: usize = self
             .detections
             .iter()
             .map(|d| {
-                PER_EVENT
-                    + text(&d.event_id)
-                    + text(&d.entity_id)
-                    + d.keys.iter().map(|(_, v)| text(v) + 16).sum::<usize>()
+                text_bytes(&d.event_id)
+                    + text_bytes(&d.entity_id)
+                    + d.keys.capacity() * size_of::<(Text, Text)>()
             })
             .sum();
         let conversions: usize = self
             .conversions
             .iter()
-            .map(|c| {
-                PER_EVENT
-                    + text(&c.event_id)
-                    + c.keys.iter().map(|(_, v)| text(v) + 16).sum::<usize>()
-            })
+            .map(|c| text_bytes(&c.event_id) + c.keys.capacity() * size_of::<(Text, Text)>())
             .sum();
         let stored: usize = self
             .stored
             .values()
-            .map(|credits| PER_STORED + credits.len() * 24)
+            .map(|credits| 64 + credits.capacity() * size_of::<(Text, Credit)>())
             .sum();
-        SESSION + detections + conversions + stored
+        size_of::<Self>()
+            + self.detections.capacity() * size_of::<Detection>()
+            + self.conversions.capacity() * size_of::<Conversion>()
+            + detections
+            + conversions
+            + stored
     }
 
     /// The stored attributions, for tests and diagnostics.
@@ -268,4 +263,10 @@ impl Session {
     pub fn detections(&self) -> &[Detection] {
         &self.detections
     }
+}
+
+/// What an `Arc<str>` of this text allocates: two counters and the bytes, rounded up to the
+/// allocator's 16-byte chunks with its 8-byte header.
+fn text_bytes(text: &Text) -> usize {
+    (16 + text.len() + 8).div_ceil(16).max(2) * 16
 }

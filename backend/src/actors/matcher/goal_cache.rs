@@ -13,6 +13,7 @@ use crate::matching::{Goal, Millis, Text};
 use crate::storage::goals;
 use sea_orm::{DatabaseConnection, DbErr};
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -38,6 +39,9 @@ pub struct TenantGoals {
     /// How far back events can still matter: the longest active window plus the tenant's
     /// accepted event age, plus a margin.
     pub horizon: Millis,
+    /// Changes whenever any goal or the horizon changes: a session's hot copy is only
+    /// trusted under the goals it was kept under (see `hot_copy`).
+    pub fingerprint: u64,
 }
 
 impl TenantGoals {
@@ -107,12 +111,20 @@ impl GoalCache {
             })
             .collect();
         let longest_window = active.iter().map(|g| g.goal.window).max().unwrap_or(0);
+        let horizon =
+            longest_window + i64::from(policy.retention.max_event_age_days) * DAY + HORIZON_MARGIN;
+        let mut versions: Vec<(GoalId, i32, bool)> = rows
+            .iter()
+            .map(|g| (g.id, g.revision, g.spec.active))
+            .collect();
+        versions.sort_unstable();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (versions, horizon).hash(&mut hasher);
         let goals = Arc::new(TenantGoals {
             active,
             revisions,
-            horizon: longest_window
-                + i64::from(policy.retention.max_event_age_days) * DAY
-                + HORIZON_MARGIN,
+            horizon,
+            fingerprint: hasher.finish(),
         });
         let mut entries = self.lock();
         if self.generation.load(Ordering::SeqCst) == generation {

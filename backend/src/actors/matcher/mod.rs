@@ -6,16 +6,19 @@
 //! recovery re-matches what a crash may have left unmatched (see [`recovery`]).
 
 mod goal_cache;
+mod hot_copy;
 pub mod in_flight;
 mod messages;
 mod recovery;
 mod reevaluation;
 mod shard;
+pub mod store;
 
 pub use goal_cache::matching_goal;
-pub use messages::ShardStats;
+pub use messages::{SessionKey, ShardStats};
 pub use reevaluation::Progress;
 
+use crate::cache::HotStore;
 use crate::domain::TenantId;
 use crate::domain::events::{Consent, EventBody};
 use crate::ingest::policy_cache::PolicyCache;
@@ -24,14 +27,16 @@ use crate::matching::{Conversion, Detection, Text};
 use crate::storage::events::EventRow;
 use actix::prelude::*;
 use goal_cache::GoalCache;
+use hot_copy::HotCopies;
 use in_flight::{InFlight, Token};
-use messages::{Done, ForgetGoal, Process, SessionKey, Stats, Work};
+use messages::{Done, ForgetGoal, Process, Stats, Work};
 use reevaluation::ProgressBook;
 use sea_orm::DatabaseConnection;
-use shard::{Shard, ShardLimits};
+use shard::Shard;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
+use store::StoreLimits;
 
 /// How the matcher is sized.
 #[derive(Debug, Clone, Copy)]
@@ -80,15 +85,18 @@ impl std::fmt::Debug for Matcher {
 
 impl Matcher {
     /// Starts the shards, each on a thread of its own, then start-up recovery and the
-    /// checkpoint writer. Must run inside an actix system.
+    /// checkpoint writer. Must run inside an actix system. With Redis, evicted sessions keep
+    /// a hot copy there.
     pub fn start(
         db: DatabaseConnection,
+        hot: &HotStore,
         policies: Arc<PolicyCache>,
         config: MatcherConfig,
     ) -> Self {
         let goals = Arc::new(GoalCache::new(policies));
+        let copies = HotCopies::new(hot).map(Arc::new);
         let count = config.shards.max(1);
-        let limits = ShardLimits {
+        let limits = StoreLimits {
             memory_bytes: config.memory_bytes / count,
             idle: config.idle,
         };
@@ -96,9 +104,9 @@ impl Matcher {
         let mut arbiters = Vec::with_capacity(count);
         for _ in 0..count {
             let arbiter = Arbiter::new();
-            let (db, goals) = (db.clone(), Arc::clone(&goals));
+            let (db, goals, copies) = (db.clone(), Arc::clone(&goals), copies.clone());
             addresses.push(Shard::start_in_arbiter(&arbiter.handle(), move |_| {
-                Shard::new(db, goals, limits)
+                Shard::new(db, goals, copies, limits)
             }));
             arbiters.push(arbiter.handle());
         }

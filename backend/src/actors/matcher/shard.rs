@@ -9,10 +9,12 @@
 //! the round is tried again, so nothing accepted goes unmatched.
 
 use super::goal_cache::{GoalCache, TenantGoals};
+use super::hot_copy::{Evicted, HotCopies};
 use super::messages::{ForgetGoal, Process, SessionKey, ShardStats, Stats, Work};
+use super::store::{LoadedSession, SessionStore, StoreLimits};
 use crate::auth::TenantScope;
 use crate::domain::{TenantId, Timestamp};
-use crate::matching::session::{Change, GoalId, Session, SessionEvent};
+use crate::matching::session::{Change, GoalId, Session, SessionEvent, StoredCredits};
 use crate::matching::{Millis, Text};
 use crate::storage::attributions::{self, ChangeSet, WriteOutcome};
 use crate::storage::sessions;
@@ -29,56 +31,43 @@ const SWEEP_EVERY: Duration = Duration::from_secs(10);
 /// Waits between retries of a failed round: doubling up to the last.
 const RETRY_DELAYS_MS: [u64; 6] = [50, 100, 250, 500, 1000, 2000];
 
-#[derive(Debug)]
-struct Resident {
-    session: Session,
-    last_used: Instant,
-    bytes: usize,
-}
-
-/// How a shard is sized.
-#[derive(Debug, Clone, Copy)]
-pub struct ShardLimits {
-    pub memory_bytes: usize,
-    pub idle: Duration,
-}
-
 pub struct Shard {
     db: DatabaseConnection,
     goals: Arc<GoalCache>,
-    limits: ShardLimits,
-    sessions: HashMap<SessionKey, Resident>,
+    /// Where evicted sessions go, and come back from first (Redis only).
+    copies: Option<Arc<HotCopies>>,
+    store: SessionStore,
     pending: VecDeque<Work>,
-    /// A round is in flight; the sessions map must not lose anything it counts on.
+    /// A round is in flight: the store must not lose a session the round counts on.
     busy: bool,
-    bytes: usize,
     failures: usize,
-    evicted: u64,
     loaded: u64,
 }
 
 impl std::fmt::Debug for Shard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shard")
-            .field("sessions", &self.sessions.len())
+            .field("sessions", &self.store.len())
             .field("pending", &self.pending.len())
-            .field("bytes", &self.bytes)
             .finish_non_exhaustive()
     }
 }
 
 impl Shard {
-    pub fn new(db: DatabaseConnection, goals: Arc<GoalCache>, limits: ShardLimits) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        goals: Arc<GoalCache>,
+        copies: Option<Arc<HotCopies>>,
+        limits: StoreLimits,
+    ) -> Self {
         Self {
             db,
             goals,
-            limits,
-            sessions: HashMap::new(),
+            copies,
+            store: SessionStore::new(limits),
             pending: VecDeque::new(),
             busy: false,
-            bytes: 0,
             failures: 0,
-            evicted: 0,
             loaded: 0,
         }
     }
@@ -98,7 +87,7 @@ impl Shard {
         let mut absent: Vec<SessionKey> = round
             .iter()
             .map(Work::session)
-            .filter(|key| !self.sessions.contains_key(key))
+            .filter(|key| !self.store.contains(key))
             .cloned()
             .collect::<HashSet<_>>()
             .into_iter()
@@ -107,12 +96,34 @@ impl Shard {
 
         let db = self.db.clone();
         let goal_cache = Arc::clone(&self.goals);
+        let copies = self.copies.clone();
         let prepare = async move {
             let mut goals = HashMap::new();
             for tenant in tenants {
                 goals.insert(tenant, goal_cache.get(&db, tenant).await?);
             }
-            let loaded = load_sessions(&db, &goals, absent).await?;
+            // Only sessions some active goal uses are worth loading: nothing settles in the
+            // others (their events are read from storage by a later load).
+            let wanted: Vec<SessionKey> = absent
+                .into_iter()
+                .filter(|key| {
+                    goals
+                        .get(&key.tenant)
+                        .is_some_and(|g| g.uses_key(&key.name))
+                })
+                .collect();
+            let mut loaded = match &copies {
+                Some(copies) => {
+                    let fingerprints = goals.iter().map(|(t, g)| (*t, g.fingerprint)).collect();
+                    copies.take(&wanted, &fingerprints).await
+                }
+                None => HashMap::new(),
+            };
+            let from_database: Vec<SessionKey> = wanted
+                .into_iter()
+                .filter(|key| !loaded.contains_key(key))
+                .collect();
+            loaded.extend(load_sessions(&db, &goals, from_database).await?);
             Ok::<_, DbErr>((goals, loaded))
         };
         ctx.spawn(prepare.into_actor(self).then(move |prepared, act, _| {
@@ -142,19 +153,20 @@ impl Shard {
         &mut self,
         round: &[Work],
         goals: &HashMap<TenantId, Arc<TenantGoals>>,
-        loaded: HashMap<SessionKey, Session>,
+        loaded: HashMap<SessionKey, LoadedSession>,
     ) -> (Vec<ChangeSet>, HashSet<SessionKey>) {
         let now = Instant::now();
         self.loaded += loaded.len() as u64;
-        for (key, session) in loaded {
-            self.sessions.insert(
-                key,
-                Resident {
-                    session,
-                    last_used: now,
-                    bytes: 0,
-                },
-            );
+        for (key, stored) in loaded {
+            let mut session = Session::new();
+            for event in stored.events {
+                session.insert(self.store.compact(&key, event));
+            }
+            for (goal, conversion, credits) in stored.credits {
+                session.set_stored(goal, conversion, credits);
+            }
+            let fingerprint = goals.get(&key.tenant).map_or(0, |g| g.fingerprint);
+            self.store.insert(key, session, now, fingerprint);
         }
         let now_millis = Timestamp::now().as_millis();
         // The last change per (tenant, goal, conversion) wins: it is the settled state.
@@ -162,16 +174,21 @@ impl Shard {
         let mut touched = HashSet::new();
         for work in round {
             let key = work.session();
-            let (Some(resident), Some(tenant_goals)) =
-                (self.sessions.get_mut(key), goals.get(&key.tenant))
-            else {
+            let event = match work {
+                Work::Event { event, .. } if self.store.contains(key) => {
+                    Some(self.store.compact(key, event.clone()))
+                }
+                _ => None,
+            };
+            let Some(tenant_goals) = goals.get(&key.tenant) else {
+                continue;
+            };
+            let Some(session) = self.store.get_mut(key, now, tenant_goals.fingerprint) else {
                 // Not resident: no active goal uses this key, so there is nothing to settle;
                 // a later load reads the event from storage.
                 continue;
             };
-            resident.last_used = now;
             touched.insert(key.clone());
-            let session = &mut resident.session;
             session.forget_before(now_millis.saturating_sub(tenant_goals.horizon));
             let mut record = |change: Change| {
                 changes.insert(
@@ -183,13 +200,13 @@ impl Shard {
                     change,
                 );
             };
-            match work {
-                Work::Event { event, .. } => {
+            match (work, event) {
+                (Work::Event { .. }, Some(event)) => {
                     // Settled even when already present: a load may have read the event
                     // before its own work arrived.
                     session.insert(event.clone());
                     for active in tenant_goals.on_key(&key.name) {
-                        for conversion in session.affected_by(&active.goal, event) {
+                        for conversion in session.affected_by(&active.goal, &event) {
                             if let Some(change) =
                                 session.settle(active.id, Some(&active.goal), &conversion)
                             {
@@ -198,7 +215,8 @@ impl Shard {
                         }
                     }
                 }
-                Work::Reevaluate { goal_id, .. } => {
+                (Work::Event { .. }, None) => {}
+                (Work::Reevaluate { goal_id, .. }, _) => {
                     let goal = tenant_goals
                         .active(*goal_id)
                         .filter(|g| *g.goal.key == *key.name)
@@ -239,17 +257,12 @@ impl Shard {
             Ok(WriteOutcome::Written) => {
                 self.failures = 0;
                 for key in &touched {
-                    if let Some(resident) = self.sessions.get_mut(key) {
-                        let bytes = resident.session.approx_bytes();
-                        self.bytes = self.bytes - resident.bytes.min(self.bytes) + bytes;
-                        resident.bytes = bytes;
-                    }
+                    self.store.refresh_size(key);
                 }
                 // Dropping the round releases its tokens: those events are matched.
                 drop(round);
-                self.busy = false;
-                self.enforce_budget();
-                self.kick(ctx);
+                let evicted = self.store.enforce_budget();
+                self.put_copies_then_go_on(evicted, ctx);
             }
             Ok(WriteOutcome::StaleGoals) => {
                 tracing::debug!("a goal changed during a matching round; retrying");
@@ -277,7 +290,7 @@ impl Shard {
         ctx: &mut Context<Self>,
     ) {
         for key in touched {
-            self.remove(&key);
+            self.store.remove(&key);
         }
         for work in round.into_iter().rev() {
             self.pending.push_front(work);
@@ -287,50 +300,28 @@ impl Shard {
             act.kick(ctx);
         });
     }
+}
 
-    fn remove(&mut self, key: &SessionKey) {
-        if let Some(resident) = self.sessions.remove(key) {
-            self.bytes -= resident.bytes.min(self.bytes);
-        }
-    }
-
-    /// Least recently used sessions leave until the shard is back under 90% of its budget.
-    fn enforce_budget(&mut self) {
-        if self.busy || self.bytes <= self.limits.memory_bytes {
-            return;
-        }
-        let target = self.limits.memory_bytes / 10 * 9;
-        let mut by_age: Vec<(Instant, SessionKey)> = self
-            .sessions
-            .iter()
-            .map(|(key, resident)| (resident.last_used, key.clone()))
-            .collect();
-        by_age.sort_unstable_by_key(|(used, _)| *used);
-        for (_, key) in by_age {
-            if self.bytes <= target {
-                break;
+impl Shard {
+    /// Writes the hot copies of evicted sessions, then starts the next round. The shard
+    /// stays busy meanwhile, so no round can load a session whose copy is not written yet.
+    fn put_copies_then_go_on(&mut self, evicted: Vec<Evicted>, ctx: &mut Context<Self>) {
+        match &self.copies {
+            Some(copies) if !evicted.is_empty() => {
+                let copies = Arc::clone(copies);
+                ctx.spawn(
+                    async move { copies.put(evicted).await }
+                        .into_actor(self)
+                        .map(|(), act, ctx| {
+                            act.busy = false;
+                            act.kick(ctx);
+                        }),
+                );
             }
-            self.remove(&key);
-            self.evicted += 1;
-        }
-    }
-
-    fn evict_idle(&mut self) {
-        if self.busy {
-            return;
-        }
-        let Some(cutoff) = Instant::now().checked_sub(self.limits.idle) else {
-            return;
-        };
-        let idle: Vec<SessionKey> = self
-            .sessions
-            .iter()
-            .filter(|(_, resident)| resident.last_used < cutoff)
-            .map(|(key, _)| key.clone())
-            .collect();
-        self.evicted += idle.len() as u64;
-        for key in idle {
-            self.remove(&key);
+            _ => {
+                self.busy = false;
+                self.kick(ctx);
+            }
         }
     }
 }
@@ -339,7 +330,14 @@ impl Actor for Shard {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(SWEEP_EVERY, |act, _| act.evict_idle());
+        ctx.run_interval(SWEEP_EVERY, |act, ctx| {
+            // Never while a round is in flight: it counts on the sessions it found resident.
+            if !act.busy {
+                act.busy = true;
+                let evicted = act.store.evict_idle(Instant::now());
+                act.put_copies_then_go_on(evicted, ctx);
+            }
+        });
     }
 }
 
@@ -356,11 +354,7 @@ impl Handler<ForgetGoal> for Shard {
     type Result = ();
 
     fn handle(&mut self, message: ForgetGoal, _: &mut Context<Self>) {
-        for (key, resident) in &mut self.sessions {
-            if key.tenant == message.tenant {
-                resident.session.forget_goal(message.goal_id);
-            }
-        }
+        self.store.forget_goal(message.tenant, message.goal_id);
     }
 }
 
@@ -369,33 +363,28 @@ impl Handler<Stats> for Shard {
 
     fn handle(&mut self, _: Stats, _: &mut Context<Self>) -> ShardStats {
         ShardStats {
-            sessions: self.sessions.len(),
-            bytes: self.bytes,
+            sessions: self.store.len(),
+            bytes: self.store.bytes(),
             pending: self.pending.len(),
-            evicted: self.evicted,
+            evicted: self.store.evicted(),
             loaded: self.loaded,
         }
     }
 }
 
-/// Reads the sessions that work is waiting for and some active goal uses: their events
-/// inside the tenant's horizon and the attributions stored for their conversions.
+/// Reads sessions from the database: their events inside the tenant's horizon and the
+/// attributions stored for their conversions.
 async fn load_sessions(
     db: &DatabaseConnection,
     goals: &HashMap<TenantId, Arc<TenantGoals>>,
     absent: Vec<SessionKey>,
-) -> Result<HashMap<SessionKey, Session>, DbErr> {
+) -> Result<HashMap<SessionKey, LoadedSession>, DbErr> {
     let mut groups: HashMap<(TenantId, Text), Vec<Text>> = HashMap::new();
     for key in absent {
-        if goals
-            .get(&key.tenant)
-            .is_some_and(|g| g.uses_key(&key.name))
-        {
-            groups
-                .entry((key.tenant, key.name))
-                .or_default()
-                .push(key.value);
-        }
+        groups
+            .entry((key.tenant, key.name))
+            .or_default()
+            .push(key.value);
     }
     let mut loaded = HashMap::new();
     let now: Millis = Timestamp::now().as_millis();
@@ -409,19 +398,18 @@ async fn load_sessions(
             .as_datetime();
         let value_refs: Vec<&str> = values.iter().map(|v| &**v).collect();
         let rows = sessions::load(db, &scope, &name, &value_refs, since).await?;
-        let mut by_value: HashMap<Text, Session> = values
+        let mut by_value: HashMap<Text, LoadedSession> = values
             .iter()
-            .map(|value| (value.clone(), Session::new()))
+            .map(|value| (value.clone(), LoadedSession::default()))
             .collect();
         let value_of = |keys: &[(Text, Text)]| {
             keys.iter()
                 .find(|(key, _)| *key == name)
                 .map(|(_, value)| value.clone())
         };
-        let mut conversion_ids: Vec<String> = Vec::new();
         for detection in rows.detections {
             if let Some(session) = value_of(&detection.keys).and_then(|v| by_value.get_mut(&v)) {
-                session.insert(SessionEvent::Detection(detection));
+                session.events.push(SessionEvent::Detection(detection));
             }
         }
         let mut owner: HashMap<String, Text> = HashMap::new();
@@ -429,15 +417,14 @@ async fn load_sessions(
             if let Some(value) = value_of(&conversion.keys)
                 && let Some(session) = by_value.get_mut(&value)
             {
-                conversion_ids.push(conversion.event_id.to_string());
                 owner.insert(conversion.event_id.to_string(), value);
-                session.insert(SessionEvent::Conversion(conversion));
+                session.events.push(SessionEvent::Conversion(conversion));
             }
         }
         // Only goals on this key store their rows through this session.
         let on_key: HashSet<GoalId> = tenant_goals.on_key(&name).map(|g| g.id).collect();
-        let mut stored: HashMap<(GoalId, String), Vec<(Text, crate::matching::Credit)>> =
-            HashMap::new();
+        let conversion_ids: Vec<String> = owner.keys().cloned().collect();
+        let mut stored: HashMap<(GoalId, String), StoredCredits> = HashMap::new();
         for (goal, conversion, detection, credit) in
             attributions::stored_for(db, &scope, &conversion_ids).await?
         {
@@ -450,7 +437,9 @@ async fn load_sessions(
         }
         for ((goal, conversion), credits) in stored {
             if let Some(session) = owner.get(&conversion).and_then(|v| by_value.get_mut(v)) {
-                session.set_stored(goal, Text::from(conversion), credits);
+                session
+                    .credits
+                    .push((goal, Text::from(conversion), credits));
             }
         }
         for (value, session) in by_value {

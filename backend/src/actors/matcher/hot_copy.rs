@@ -1,0 +1,328 @@
+//! Hot copies of evicted sessions in Redis, so that a session pushed out of memory comes
+//! back with one Redis round trip instead of a PostgreSQL query.
+//!
+//! A copy is only a cache; PostgreSQL stays the truth. It is trusted only when it cannot be
+//! stale, which these rules make sure of:
+//!
+//! - a copy is written when its session leaves memory, and taken (`GETDEL`) when the session
+//!   comes back, so a copy exists only for a session that is not resident;
+//! - an event for a session that is not resident is always loaded first (copy or database)
+//!   and then applied, unless no active goal uses its key; a copy records the tenant's goal
+//!   fingerprint, and is refused under any other, so a copy that missed such an event (taken
+//!   while no goal used the key) is never used once a goal does again;
+//! - a copy records the process incarnation that wrote it. Any Redis error while taking or
+//!   writing copies starts a new incarnation in memory (so no copy possibly left stale is
+//!   used again), and so does a restart: copies never outlive the process that knows they are
+//!   sound. A shared per-session version in PostgreSQL (the scale-out work) would let them.
+
+use super::messages::SessionKey;
+use super::store::LoadedSession;
+use crate::cache::{CacheKey, HotStore};
+use crate::domain::TenantId;
+use crate::matching::session::{GoalId, Session, SessionEvent};
+use crate::matching::{Conversion, Credit, Detection, Text};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// How long an unused copy is kept.
+const TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The copies of one server process.
+#[derive(Debug)]
+pub struct HotCopies {
+    hot: HotStore,
+    incarnation: Mutex<Uuid>,
+}
+
+/// A session leaving memory: its key, its state, and the goal fingerprint it was kept under.
+pub type Evicted = (SessionKey, Session, u64);
+
+impl HotCopies {
+    /// Copies live in Redis; without Redis there are none (memory would only be moved
+    /// around in the same process).
+    pub fn new(hot: &HotStore) -> Option<Self> {
+        hot.is_redis().then(|| Self {
+            hot: hot.clone(),
+            incarnation: Mutex::new(Uuid::new_v4()),
+        })
+    }
+
+    /// Takes the copies of `keys` that are sound under the tenants' current goal
+    /// `fingerprints`; the others are left to the database.
+    pub async fn take(
+        &self,
+        keys: &[SessionKey],
+        fingerprints: &HashMap<TenantId, u64>,
+    ) -> HashMap<SessionKey, LoadedSession> {
+        let cache_keys: Vec<CacheKey> = keys.iter().map(|key| self.cache_key(key)).collect();
+        let incarnation = self.incarnation();
+        let values = match self.hot.take_many(&cache_keys).await {
+            Ok(values) => values,
+            Err(err) => {
+                // A GETDEL that failed may have left a copy behind.
+                self.rotate(&err);
+                return HashMap::new();
+            }
+        };
+        keys.iter()
+            .zip(values)
+            .filter_map(|(key, value)| {
+                let copy: SessionCopy = serde_json::from_str(&value?).ok()?;
+                let sound = copy.incarnation == incarnation
+                    && Some(&copy.fingerprint) == fingerprints.get(&key.tenant);
+                sound.then(|| (key.clone(), copy.into_loaded(key)))
+            })
+            .collect()
+    }
+
+    /// Writes the copies of sessions leaving memory.
+    pub async fn put(&self, evicted: Vec<Evicted>) {
+        let incarnation = self.incarnation();
+        let entries: Vec<(CacheKey, String)> = evicted
+            .iter()
+            .filter_map(|(key, session, fingerprint)| {
+                let copy = SessionCopy::of(session, incarnation, *fingerprint);
+                Some((self.cache_key(key), serde_json::to_string(&copy).ok()?))
+            })
+            .collect();
+        if let Err(err) = self.hot.set_many(&entries, TTL).await {
+            // Some copies may have been written, some not; none is trusted any more.
+            self.rotate(&err);
+        }
+    }
+
+    fn cache_key(&self, key: &SessionKey) -> CacheKey {
+        self.hot.session_copy_key(key.tenant, &key.name, &key.value)
+    }
+
+    fn incarnation(&self) -> Uuid {
+        *self.lock()
+    }
+
+    fn rotate(&self, err: &dyn std::fmt::Display) {
+        tracing::warn!(error = %err, "Redis failed on session copies; earlier copies are no longer used");
+        *self.lock() = Uuid::new_v4();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Uuid> {
+        // A plain value; nothing half-written to guard against.
+        self.incarnation
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A session as its copy holds it. Short field names: copies are many and small. The
+/// session's own key pair is the Redis key's, so events carry no keys.
+#[derive(Debug, Serialize, Deserialize)]
+struct SessionCopy {
+    #[serde(rename = "i")]
+    incarnation: Uuid,
+    #[serde(rename = "f")]
+    fingerprint: u64,
+    #[serde(rename = "d")]
+    detections: Vec<DetectionCopy>,
+    #[serde(rename = "c")]
+    conversions: Vec<ConversionCopy>,
+    #[serde(rename = "s")]
+    stored: Vec<StoredCopy>,
+}
+
+/// (goal, conversion event id, [(detection event id, direct?)]).
+type StoredCopy = (GoalId, String, Vec<(String, bool)>);
+
+#[derive(Debug, Serialize, Deserialize)]
+struct DetectionCopy {
+    id: String,
+    t: i64,
+    l: String,
+    e: String,
+    p: f64,
+    g: bool,
+    f: bool,
+    x: bool,
+    m: String,
+    k: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ConversionCopy {
+    id: String,
+    t: i64,
+    n: String,
+    g: bool,
+    x: bool,
+    v: Option<f64>,
+}
+
+impl SessionCopy {
+    fn of(session: &Session, incarnation: Uuid, fingerprint: u64) -> Self {
+        Self {
+            incarnation,
+            fingerprint,
+            detections: session
+                .detections()
+                .iter()
+                .map(|d| DetectionCopy {
+                    id: d.event_id.to_string(),
+                    t: d.event_time,
+                    l: d.label.to_string(),
+                    e: d.entity_id.to_string(),
+                    p: d.confidence,
+                    g: d.consent_granted,
+                    f: d.filtered,
+                    x: d.is_test,
+                    m: d.model_version.to_string(),
+                    k: d.category.as_deref().map(str::to_owned),
+                })
+                .collect(),
+            conversions: session
+                .conversions()
+                .iter()
+                .map(|c| ConversionCopy {
+                    id: c.event_id.to_string(),
+                    t: c.event_time,
+                    n: c.name.to_string(),
+                    g: c.consent_granted,
+                    x: c.is_test,
+                    v: c.value,
+                })
+                .collect(),
+            stored: session
+                .stored()
+                .iter()
+                .map(|((goal, conversion), credits)| {
+                    (
+                        *goal,
+                        conversion.to_string(),
+                        credits
+                            .iter()
+                            .map(|(id, credit)| (id.to_string(), *credit == Credit::Direct))
+                            .collect(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn into_loaded(self, key: &SessionKey) -> LoadedSession {
+        let keys = || vec![(key.name.clone(), key.value.clone())];
+        let detections = self.detections.into_iter().map(|d| {
+            SessionEvent::Detection(Detection {
+                event_id: Text::from(d.id),
+                event_time: d.t,
+                label: Text::from(d.l),
+                entity_id: Text::from(d.e),
+                confidence: d.p,
+                keys: keys(),
+                consent_granted: d.g,
+                filtered: d.f,
+                is_test: d.x,
+                model_version: Text::from(d.m),
+                category: d.k.map(Text::from),
+            })
+        });
+        let conversions = self.conversions.into_iter().map(|c| {
+            SessionEvent::Conversion(Conversion {
+                event_id: Text::from(c.id),
+                event_time: c.t,
+                name: Text::from(c.n),
+                keys: keys(),
+                consent_granted: c.g,
+                is_test: c.x,
+                value: c.v,
+            })
+        });
+        LoadedSession {
+            events: detections.chain(conversions).collect(),
+            credits: self
+                .stored
+                .into_iter()
+                .map(|(goal, conversion, credits)| {
+                    let credits = credits
+                        .into_iter()
+                        .map(|(id, direct)| {
+                            let credit = if direct {
+                                Credit::Direct
+                            } else {
+                                Credit::Assisted
+                            };
+                            (Text::from(id), credit)
+                        })
+                        .collect();
+                    (goal, Text::from(conversion), credits)
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_brings_back_the_same_session() {
+        let key = SessionKey {
+            tenant: TenantId::from_uuid(Uuid::nil()),
+            name: Text::from("session_token"),
+            value: Text::from("s-1"),
+        };
+        let keys = vec![(key.name.clone(), key.value.clone())];
+        let mut session = Session::new();
+        let detection = Detection {
+            event_id: Text::from("d-1"),
+            event_time: 1_000,
+            label: Text::from("barcode"),
+            entity_id: Text::from("sku-1"),
+            confidence: 0.75,
+            keys: keys.clone(),
+            consent_granted: false,
+            filtered: true,
+            is_test: true,
+            model_version: Text::from("v2"),
+            category: Some(Text::from("shoes")),
+        };
+        let conversion = Conversion {
+            event_id: Text::from("c-1"),
+            event_time: 2_000,
+            name: Text::from("purchase"),
+            keys,
+            consent_granted: true,
+            is_test: false,
+            value: Some(3.5),
+        };
+        session.insert(SessionEvent::Detection(detection.clone()));
+        session.insert(SessionEvent::Conversion(conversion.clone()));
+        let goal = Uuid::new_v4();
+        session.set_stored(
+            goal,
+            Text::from("c-1"),
+            vec![(Text::from("d-1"), Credit::Direct)],
+        );
+
+        let json = serde_json::to_string(&SessionCopy::of(&session, Uuid::nil(), 7))
+            .expect("serialisable");
+        let copy: SessionCopy = serde_json::from_str(&json).expect("readable");
+        assert_eq!(copy.fingerprint, 7);
+        let loaded = copy.into_loaded(&key);
+        assert_eq!(
+            loaded.events,
+            vec![
+                SessionEvent::Detection(detection),
+                SessionEvent::Conversion(conversion)
+            ]
+        );
+        assert_eq!(
+            loaded.credits,
+            vec![(
+                goal,
+                Text::from("c-1"),
+                vec![(Text::from("d-1"), Credit::Direct)]
+            )]
+        );
+    }
+}
