@@ -6,6 +6,7 @@ mod accounts;
 mod api_keys;
 mod authentication;
 mod consent;
+mod differential;
 mod embedded;
 mod events;
 mod goals;

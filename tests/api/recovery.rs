@@ -81,3 +81,42 @@ async fn events_accepted_just_before_a_kill_are_matched_after_the_restart() {
         .body;
     assert_eq!(sample["attributions"][0]["detection_event_id"], "d-0-7");
 }
+
+#[actix_web::test]
+async fn a_database_without_a_checkpoint_has_every_event_matched_at_start() {
+    let mut app = TestApp::spawn_process(SERVER).await;
+    let owner = app.signup().await;
+    let (_, key) = app.create_api_key(&owner.token, &["ingest", "read"]).await;
+    app.post(
+        "/v1/goals",
+        Some(&owner.token),
+        &json!({"name": "g", "detection_labels": ["barcode"], "conversion_name": "purchase",
+                "key": "session_token", "window_seconds": 3600}),
+    )
+    .await
+    .expect(201);
+    app.post("/v1/events", Some(&key), &batch(pairs(0)))
+        .await
+        .expect(202);
+    app.kill_process();
+    // As if the events predated matching: no checkpoint, no attributions.
+    app.count(
+        "WITH gone AS (DELETE FROM matching_checkpoint RETURNING 1) SELECT count(*) FROM gone",
+    )
+    .await;
+    app.count("WITH gone AS (DELETE FROM attributions RETURNING 1) SELECT count(*) FROM gone")
+        .await;
+
+    app.restart_process(SERVER);
+    eventually("every stored conversion to be attributed", || async {
+        (app.count("SELECT count(*) FROM attributions WHERE kind = 'direct'")
+            .await
+            == PAIRS as i64)
+            .then_some(())
+    })
+    .await;
+    eventually("a checkpoint to be written", || async {
+        (app.count("SELECT count(*) FROM matching_checkpoint").await == 1).then_some(())
+    })
+    .await;
+}

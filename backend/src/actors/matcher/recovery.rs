@@ -22,45 +22,55 @@ const MARGIN: chrono::Duration = chrono::Duration::seconds(5);
 /// Events per recovery page; a page is matched before the next is read.
 const PAGE: u64 = 2000;
 
-/// Starts recovery, then the checkpoint writer, in the background.
+/// Starts recovery and the checkpoint writer in the background.
 pub(super) fn start(matcher: Matcher) {
     actix::spawn(async move {
-        let mut delay = Duration::from_millis(100);
-        loop {
-            match recover(&matcher).await {
-                Ok(count) => {
-                    if count > 0 {
-                        tracing::info!(events = count, "start-up recovery re-matched events");
-                    }
-                    break;
-                }
-                Err(err) => {
-                    // The checkpoint does not move until recovery succeeds, so retrying
-                    // later loses nothing.
-                    tracing::warn!(error = %err, "start-up recovery failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(10));
-                }
-            }
+        let since = retrying("read the matching checkpoint", || async {
+            Ok(sessions::checkpoint(&matcher.db)
+                .await?
+                .map_or(NEVER, |checkpoint| checkpoint - MARGIN))
+        })
+        .await;
+        // Held until the scan is done, so that no checkpoint written meanwhile passes
+        // `since`; the writer can start at once.
+        let hold = matcher
+            .in_flight
+            .hold(Timestamp::from_millis(since.timestamp_millis()).unwrap_or_else(Timestamp::now));
+        start_checkpoints(matcher.clone());
+        let count = retrying("start-up recovery", || async {
+            Ok(scan(&matcher, since, Kind::Detections).await?
+                + scan(&matcher, since, Kind::Conversions).await?)
+        })
+        .await;
+        drop(hold);
+        if count > 0 {
+            tracing::info!(events = count, "start-up recovery re-matched events");
         }
     });
 }
 
-async fn recover(matcher: &Matcher) -> Result<u64, DbErr> {
-    let since = sessions::checkpoint(&matcher.db)
-        .await?
-        .map(|checkpoint| checkpoint - MARGIN)
-        .unwrap_or(DateTime::<Utc>::MIN_UTC);
-    // Held for the whole scan, so that no checkpoint written meanwhile passes `since`.
-    let hold = matcher
-        .in_flight
-        .hold(Timestamp::from_millis(since.timestamp_millis()).unwrap_or_else(Timestamp::now));
-    start_checkpoints(matcher.clone());
-    let mut count = 0;
-    count += scan(matcher, since, Kind::Detections).await?;
-    count += scan(matcher, since, Kind::Conversions).await?;
-    drop(hold);
-    Ok(count)
+/// Before any checkpoint: every stored event is re-matched. The Unix epoch rather than
+/// chrono's minimum, which PostgreSQL's timestamps cannot hold; no accepted event is older.
+const NEVER: DateTime<Utc> = DateTime::UNIX_EPOCH;
+
+/// Runs `attempt` until it succeeds, waiting longer after each failure: the checkpoint
+/// stays behind until recovery succeeds, so retrying later loses nothing.
+async fn retrying<T, F, Fut>(what: &str, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, DbErr>>,
+{
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match attempt().await {
+            Ok(value) => return value,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot {what} yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy)]

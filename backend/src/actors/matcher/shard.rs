@@ -2,9 +2,9 @@
 //! matches their events one round at a time.
 //!
 //! A round takes all the work queued so far: it reads the tenants' goals, loads the sessions
-//! not in memory from PostgreSQL (events inside the horizon and their stored attributions),
-//! feeds the work to the sessions (pure), and writes every resulting change in one
-//! transaction. Work that arrives meanwhile waits for the next round, so rounds grow with
+//! not in memory (from their hot copy in Redis, else from PostgreSQL: events inside the
+//! horizon and their stored attributions), feeds the work to the sessions (pure), and writes
+//! every resulting change in one transaction. Work that arrives meanwhile waits for the next round, so rounds grow with
 //! load. If the write fails, the sessions it touched leave memory (storage is the truth) and
 //! the round is tried again, so nothing accepted goes unmatched.
 
