@@ -33,14 +33,7 @@ async fn the_embedded_setup_serves_accounts_keys_and_members() {
 
     let goal = json!({"name": "g", "detection_labels": ["barcode"], "conversion_name": "purchase",
                       "key": "session_token", "window_seconds": 60});
-    let goal_id = app
-        .post("/v1/goals", Some(&owner.token), &goal)
-        .await
-        .expect(201)
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let goal_id = app.create_goal(&owner.token, &goal).await;
     app.send(
         actix_web::http::Method::PUT,
         &format!("/v1/goals/{goal_id}"),
@@ -172,14 +165,7 @@ async fn the_embedded_setup_matches_explains_and_re_evaluates() {
         .expect(202);
     let mut goal = json!({"name": "g", "detection_labels": ["barcode"], "conversion_name": "purchase",
                           "key": "session_token", "window_seconds": 3600});
-    let goal_id = app
-        .post("/v1/goals", Some(&owner.token), &goal)
-        .await
-        .expect(201)
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let goal_id = app.create_goal(&owner.token, &goal).await;
     support::eventually("the attribution", || async {
         let rows = attributions(&app, &key).await;
         (rows.as_array().map(Vec::len) == Some(1)).then_some(())

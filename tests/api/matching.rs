@@ -31,14 +31,7 @@ struct Tenant {
 async fn tenant_with_goal(app: &TestApp) -> Tenant {
     let owner = app.signup().await;
     let (_, key) = app.create_api_key(&owner.token, &["ingest", "read"]).await;
-    let goal_id = app
-        .post("/v1/goals", Some(&owner.token), &goal())
-        .await
-        .expect(201)
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let goal_id = app.create_goal(&owner.token, &goal()).await;
     Tenant {
         owner,
         key,

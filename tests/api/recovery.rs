@@ -25,19 +25,20 @@ fn pairs(round: usize) -> Vec<Value> {
         .collect()
 }
 
+/// A new tenant with a scan-to-purchase goal; returns its ingest and read key.
+async fn tenant_with_goal(app: &TestApp) -> String {
+    let owner = app.signup().await;
+    let (_, key) = app.create_api_key(&owner.token, &["ingest", "read"]).await;
+    let goal = json!({"name": "g", "detection_labels": ["barcode"], "conversion_name": "purchase",
+                      "key": "session_token", "window_seconds": 3600});
+    app.create_goal(&owner.token, &goal).await;
+    key
+}
+
 #[actix_web::test]
 async fn events_accepted_just_before_a_kill_are_matched_after_the_restart() {
     let mut app = TestApp::spawn_process(SERVER).await;
-    let owner = app.signup().await;
-    let (_, key) = app.create_api_key(&owner.token, &["ingest", "read"]).await;
-    app.post(
-        "/v1/goals",
-        Some(&owner.token),
-        &json!({"name": "g", "detection_labels": ["barcode"], "conversion_name": "purchase",
-                "key": "session_token", "window_seconds": 3600}),
-    )
-    .await
-    .expect(201);
+    let key = tenant_with_goal(&app).await;
 
     // Kill right after a 202, until a kill has beaten matching at least once (almost always
     // the first time), so that the restart really has something to recover.
@@ -85,16 +86,7 @@ async fn events_accepted_just_before_a_kill_are_matched_after_the_restart() {
 #[actix_web::test]
 async fn a_database_without_a_checkpoint_has_every_event_matched_at_start() {
     let mut app = TestApp::spawn_process(SERVER).await;
-    let owner = app.signup().await;
-    let (_, key) = app.create_api_key(&owner.token, &["ingest", "read"]).await;
-    app.post(
-        "/v1/goals",
-        Some(&owner.token),
-        &json!({"name": "g", "detection_labels": ["barcode"], "conversion_name": "purchase",
-                "key": "session_token", "window_seconds": 3600}),
-    )
-    .await
-    .expect(201);
+    let key = tenant_with_goal(&app).await;
     app.post("/v1/events", Some(&key), &batch(pairs(0)))
         .await
         .expect(202);

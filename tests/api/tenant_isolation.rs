@@ -148,14 +148,7 @@ async fn tenant_b_cannot_read_change_or_delete_tenant_a_goals() {
     let b = app.signup().await;
     let goal = json!({"name": "A's goal", "detection_labels": ["barcode"], "conversion_name": "purchase",
                       "key": "session_token", "window_seconds": 3600});
-    let id = app
-        .post("/v1/goals", Some(&a.token), &goal)
-        .await
-        .expect(201)
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = app.create_goal(&a.token, &goal).await;
     let path = format!("/v1/goals/{id}");
     let missing = format!("/v1/goals/{}", uuid::Uuid::new_v4());
 
@@ -191,17 +184,8 @@ async fn tenant_b_never_sees_tenant_a_attributions_or_explanations() {
     let b = app.signup().await;
     let goal = json!({"name": "g", "detection_labels": ["barcode"], "conversion_name": "purchase",
                       "key": "session_token", "window_seconds": 3600});
-    let a_goal = app
-        .post("/v1/goals", Some(&a.token), &goal)
-        .await
-        .expect(201)
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.post("/v1/goals", Some(&b.token), &goal)
-        .await
-        .expect(201);
+    let a_goal = app.create_goal(&a.token, &goal).await;
+    app.create_goal(&b.token, &goal).await;
     let (_, a_key) = app.create_api_key(&a.token, &["ingest", "read"]).await;
     let (_, b_key) = app.create_api_key(&b.token, &["ingest", "read"]).await;
     // The same session token in both tenants: the sessions must still be apart.

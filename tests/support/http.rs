@@ -171,6 +171,17 @@ impl TestApp {
         )
     }
 
+    /// Creates a goal as `token`'s tenant; returns its id.
+    pub async fn create_goal(&self, token: &str, goal: &Value) -> String {
+        self.post("/v1/goals", Some(token), goal)
+            .await
+            .expect(201)
+            .body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Adds a member with `role` to `token`'s tenant and logs them in; returns (user id, token).
     pub async fn add_member(&self, token: &str, role: &str) -> (String, String) {
         let email = format!("{role}-{}@acme.test", uuid::Uuid::new_v4().simple());
