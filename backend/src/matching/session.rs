@@ -36,6 +36,9 @@ pub struct Change {
     pub conversion: Conversion,
     /// The whole new set, sorted by detection event id; empty when nothing qualifies any more.
     pub credits: Vec<(Detection, Credit)>,
+    /// Whether storage held a set for this conversion and goal before: only then is there
+    /// anything to delete.
+    pub replaces_stored: bool,
 }
 
 /// Credits as stored: (detection event id, credit), sorted by event id.
@@ -159,7 +162,8 @@ impl Session {
             .map(|(d, credit)| (d.event_id.clone(), *credit))
             .collect();
         let slot = (goal_id, conversion_event_id.clone());
-        let unchanged = match self.stored.get(&slot) {
+        let stored = self.stored.get(&slot);
+        let unchanged = match stored {
             Some(stored) => *stored == wanted,
             None => wanted.is_empty(),
         };
@@ -170,6 +174,7 @@ impl Session {
             goal_id,
             conversion: conversion.clone(),
             credits,
+            replaces_stored: stored.is_some(),
         };
         self.set_stored(goal_id, conversion_event_id.clone(), wanted);
         Some(change)

@@ -68,7 +68,9 @@ async fn replace_sets(
     changes: &[Change],
 ) -> Result<(), DbErr> {
     let tenant_id = tenant.id().as_uuid();
-    for chunk in changes.chunks(CHUNK) {
+    // New sets have nothing to delete: on a busy ingest path most are new.
+    let replaced: Vec<&Change> = changes.iter().filter(|c| c.replaces_stored).collect();
+    for chunk in replaced.chunks(CHUNK) {
         let mut which = Condition::any();
         for change in chunk {
             which = which.add(

@@ -190,15 +190,17 @@ impl Shard {
             };
             touched.insert(key.clone());
             session.forget_before(now_millis.saturating_sub(tenant_goals.horizon));
-            let mut record = |change: Change| {
-                changes.insert(
-                    (
-                        key.tenant,
-                        change.goal_id,
-                        change.conversion.event_id.clone(),
-                    ),
-                    change,
+            let mut record = |mut change: Change| {
+                let slot = (
+                    key.tenant,
+                    change.goal_id,
+                    change.conversion.event_id.clone(),
                 );
+                // Storage still holds what the round's first change saw.
+                if let Some(earlier) = changes.get(&slot) {
+                    change.replaces_stored |= earlier.replaces_stored;
+                }
+                changes.insert(slot, change);
             };
             match (work, event) {
                 (Work::Event { .. }, Some(event)) => {
