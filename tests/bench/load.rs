@@ -22,6 +22,11 @@ struct Inner {
     host: String,
     authorization: String,
     next_id: Cell<u64>,
+    /// Sessions (`session_token` values) the events are spread over.
+    sessions: u64,
+    /// Consecutive events per session visit: 1 spreads every event to the next session, 4
+    /// keeps each conversion with its three detections (so that they match).
+    group: u64,
     run: u128,
     idle: RefCell<Vec<Connection>>,
 }
@@ -37,7 +42,14 @@ pub struct Outcome {
 }
 
 impl Client {
+    /// The ingest scenario's load: event `n` goes to session `n % 10,000`, so a session
+    /// holds only detections or only conversions (kept as it was measured before matching).
     pub fn new(base_url: &str, api_key: &str) -> Self {
+        Self::with_sessions(base_url, api_key, 10_000, 1)
+    }
+
+    /// Events spread over `sessions` session tokens, `group` consecutive events to each.
+    pub fn with_sessions(base_url: &str, api_key: &str, sessions: u64, group: u64) -> Self {
         let host = base_url
             .trim_start_matches("http://")
             .trim_end_matches('/')
@@ -48,6 +60,8 @@ impl Client {
                 host,
                 authorization: format!("Bearer {api_key}"),
                 next_id: Cell::new(0),
+                sessions: sessions.max(1),
+                group: group.max(1),
                 run: std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_millis())
@@ -162,7 +176,7 @@ impl Inner {
         Some((connection, answer))
     }
 
-    /// Fresh events: three detections for each conversion, over 10,000 sessions.
+    /// Fresh events: three detections for each conversion, over `self.sessions` sessions.
     fn batch(&self, size: usize) -> String {
         use std::fmt::Write;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -174,7 +188,7 @@ impl Inner {
             if i > 0 {
                 body.push(',');
             }
-            let session = id % 10_000;
+            let session = (id / self.group) % self.sessions;
             let run = self.run;
             let _ = if id % 4 == 3 {
                 write!(
@@ -207,13 +221,13 @@ fn accepted_count(body: &[u8]) -> Option<u64> {
 }
 
 /// One keep-alive HTTP/1.1 connection.
-struct Connection {
+pub struct Connection {
     stream: TcpStream,
     buffer: Vec<u8>,
 }
 
 impl Connection {
-    async fn open(address: SocketAddr) -> Option<Self> {
+    pub async fn open(address: SocketAddr) -> Option<Self> {
         let stream = TcpStream::connect(address).await.ok()?;
         stream.set_nodelay(true).ok()?;
         Some(Self {
@@ -223,7 +237,7 @@ impl Connection {
     }
 
     /// Writes a request and reads one response: its status and body.
-    async fn exchange(&mut self, request: &[u8]) -> Option<(u16, Vec<u8>)> {
+    pub async fn exchange(&mut self, request: &[u8]) -> Option<(u16, Vec<u8>)> {
         self.stream.write_all(request).await.ok()?;
         self.buffer.clear();
         let (header_end, status, length) = loop {

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p tests --bin sightline-bench -- ingest [--seconds 10]
+//! cargo run --release -p tests --bin sightline-bench -- matching [--sessions 1000000]
 //! ```
 //!
 //! `ingest` starts the real server (release build, its own fresh PostgreSQL database and Redis
@@ -10,6 +11,10 @@
 //! many requests in flight) and then at half that rate (open loop) for the latency figures.
 //! Beside them, on the same PostgreSQL in the same run, it measures the ceiling for the same
 //! rows: `COPY` into scratch copies of the event tables (same columns and indexes).
+//!
+//! `matching` measures matching (see [`matching`]): the attribution lag against the real
+//! server, idle and under batched load at half the maximum rate; the matching core's matches
+//! per second in memory; and the resident memory per in-memory session.
 //!
 //! `SIGHTLINE_TEST_DATABASE_URL` and `SIGHTLINE_TEST_REDIS_URL` point it elsewhere, as for the
 //! test suite.
@@ -23,6 +28,7 @@
 
 mod copy_ceiling;
 mod load;
+mod matching;
 mod server;
 
 use std::time::Duration;
@@ -30,6 +36,18 @@ use std::time::Duration;
 fn usage() -> ! {
     eprintln!(
         "usage: sightline-bench ingest [--seconds N] [--batch-concurrency N] [--single-concurrency N]\n\
+         \x20      sightline-bench matching [--only lag|core|memory] [--seconds N] [--rate EVENTS_PER_S]\n\
+         \x20          [--load-seconds N] [--probes N] [--probe-every-ms N] [--load-sessions N]\n\
+         \x20          [--core-sessions N] [--sessions N] [--batch-concurrency N]\n\
+         \x20          [--analyze | --analyze-every N]\n\
+         matching: --seconds is the closed-loop phase that finds the maximum batched rate\n\
+         (default 5), --rate the background load instead of half that, --load-seconds its length\n\
+         (default 20), --probes the lag samples per phase (default 300, one every\n\
+         --probe-every-ms, default 25), --load-sessions the load's session tokens (default\n\
+         100000), --core-sessions the in-memory throughput sessions (default 100000),\n\
+         --sessions the memory part's sessions (default 1000000). --analyze runs ANALYZE on\n\
+         the event tables once, before the background load; --analyze-every N every N s\n\
+         (for a PostgreSQL without autovacuum).\n\
          Server settings come from SIGHTLINE_* variables as for `sightline serve`."
     );
     std::process::exit(2);
@@ -37,10 +55,28 @@ fn usage() -> ! {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The memory part measures each variant in a fresh process: this one.
+    if args.first().map(String::as_str) == Some("matching-memory-child") {
+        matching::memory_child(&args[1..]);
+    }
     let mut options = Options {
         phase: Duration::from_secs(10),
         batch_concurrency: 16,
         single_concurrency: 128,
+    };
+    let mut seconds_given = false;
+    let mut matching = matching::Options {
+        max_phase: Duration::from_secs(5),
+        batch_concurrency: 16,
+        rate: None,
+        load_phase: Duration::from_secs(20),
+        probes: 300,
+        probe_every: Duration::from_millis(25),
+        load_sessions: 100_000,
+        core_sessions: 100_000,
+        memory_sessions: 1_000_000,
+        only: None,
+        analyze: matching::Analyze::Never,
     };
     let mut scenario = None;
     let mut iter = args.iter();
@@ -53,18 +89,49 @@ fn main() {
     while let Some(arg) = iter.next() {
         match arg.as_str() {
             "ingest" => scenario = Some("ingest"),
-            "--seconds" => options.phase = Duration::from_secs(number(&mut iter)),
+            "matching" => scenario = Some("matching"),
+            "--seconds" => {
+                options.phase = Duration::from_secs(number(&mut iter));
+                seconds_given = true;
+            }
             "--batch-concurrency" => {
-                options.batch_concurrency = usize::try_from(number(&mut iter)).unwrap_or(16)
+                options.batch_concurrency = usize::try_from(number(&mut iter)).unwrap_or(16);
+                matching.batch_concurrency = options.batch_concurrency;
             }
             "--single-concurrency" => {
                 options.single_concurrency = usize::try_from(number(&mut iter)).unwrap_or(128)
+            }
+            "--rate" => matching.rate = Some(number(&mut iter) as f64),
+            "--load-seconds" => matching.load_phase = Duration::from_secs(number(&mut iter)),
+            "--probes" => matching.probes = usize::try_from(number(&mut iter)).unwrap_or(300),
+            "--probe-every-ms" => {
+                matching.probe_every = Duration::from_millis(number(&mut iter));
+            }
+            "--load-sessions" => matching.load_sessions = number(&mut iter),
+            "--core-sessions" => matching.core_sessions = number(&mut iter),
+            "--sessions" => matching.memory_sessions = number(&mut iter),
+            "--analyze" => matching.analyze = matching::Analyze::Once,
+            "--analyze-every" => {
+                matching.analyze = matching::Analyze::Every(Duration::from_secs(number(&mut iter)));
+            }
+            "--only" => {
+                matching.only = Some(
+                    iter.next()
+                        .and_then(|part| matching::Part::parse(part))
+                        .unwrap_or_else(|| usage()),
+                );
             }
             _ => usage(),
         }
     }
     match scenario {
         Some("ingest") => ingest(&options),
+        Some("matching") => {
+            if seconds_given {
+                matching.max_phase = options.phase;
+            }
+            matching::run(&matching);
+        }
         _ => usage(),
     }
 }

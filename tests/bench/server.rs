@@ -10,7 +10,10 @@ use support::{test_database_url, test_redis_url};
 
 pub struct BenchServer {
     pub base_url: String,
+    /// Scopes `ingest` and `read`: the matching scenario reads attributions with it.
     pub api_key: String,
+    /// The tenant owner's JWT, for the management API (goals).
+    pub owner_token: String,
     pub database_url: String,
     handle: ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -56,10 +59,12 @@ impl BenchServer {
         });
         let (address, handle) = receiver.recv().expect("the server reports its address");
         let base_url = format!("http://{address}");
-        let api_key = actix_web::rt::System::new().block_on(create_api_key(&base_url));
+        let (owner_token, api_key) =
+            actix_web::rt::System::new().block_on(create_api_key(&base_url));
         Self {
             base_url,
             api_key,
+            owner_token,
             database_url,
             handle,
             thread: Some(thread),
@@ -76,7 +81,8 @@ impl BenchServer {
     }
 }
 
-async fn create_api_key(base_url: &str) -> String {
+/// Signs up the bench tenant; returns its owner's JWT and a new API key.
+async fn create_api_key(base_url: &str) -> (String, String) {
     let client = awc::Client::default();
     let mut signup = client
         .post(format!("{base_url}/v1/auth/signup"))
@@ -90,11 +96,12 @@ async fn create_api_key(base_url: &str) -> String {
     let mut key = client
         .post(format!("{base_url}/v1/api-keys"))
         .insert_header(("Authorization", format!("Bearer {token}")))
-        .send_json(&json!({"name": "bench", "scopes": ["ingest"]}))
+        .send_json(&json!({"name": "bench", "scopes": ["ingest", "read"]}))
         .await
         .unwrap();
-    key.json::<serde_json::Value>().await.unwrap()["key"]
+    let key = key.json::<serde_json::Value>().await.unwrap()["key"]
         .as_str()
         .unwrap()
-        .to_owned()
+        .to_owned();
+    (token, key)
 }

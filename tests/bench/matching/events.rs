@@ -1,0 +1,197 @@
+//! Realistic in-memory events for the benchmarks that run the matching core without a server:
+//! sessions of a few detections and a conversion, with the shapes and sizes the server holds
+//! (event ids like `d-000123456`, entity ids like `sku-42`, 32-character session tokens).
+//!
+//! Text that repeats across events (labels, model versions, categories, key names, conversion
+//! names) comes from a [`Texts`], which either shares one `Arc<str>` per distinct string
+//! (interned, as ARCHITECTURE.md asks) or allocates one per event, as the server's
+//! `session_event` does today.
+
+use sightline::matching::session::{GoalId, SessionEvent};
+use sightline::matching::{Conversion, Detection, Goal, Millis, Text};
+use std::collections::HashSet;
+
+const LABELS: [&str; 4] = ["barcode", "product", "face_match", "defect"];
+const MODEL_VERSIONS: [&str; 3] = ["v3", "v3.1", "v4"];
+const CATEGORIES: [&str; 5] = ["beverages", "snacks", "dairy", "household", "produce"];
+/// 2026-12-03T00:00:00Z: every session starts after it.
+pub const BASE_MILLIS: Millis = 1_796_256_000_000;
+/// How far apart sessions start, so that about two thousand overlap in time.
+const SESSION_SPACING: Millis = 37;
+const DETECTION_SPACING: Millis = 15_000;
+const CONVERSION_AFTER: Millis = 70_000;
+
+/// Where repeated text comes from.
+pub enum Texts {
+    /// One `Arc<str>` per distinct string.
+    Interned(HashSet<Text>),
+    /// A new `Arc<str>` every time, as the server allocates them now.
+    PerEvent,
+}
+
+impl Texts {
+    pub fn interned() -> Self {
+        Texts::Interned(HashSet::new())
+    }
+
+    /// `text` as shared text: the interned copy, or a new one.
+    pub fn get(&mut self, text: &str) -> Text {
+        match self {
+            Texts::Interned(set) => {
+                if let Some(shared) = set.get(text) {
+                    return Text::clone(shared);
+                }
+                let shared = Text::from(text);
+                set.insert(Text::clone(&shared));
+                shared
+            }
+            Texts::PerEvent => Text::from(text),
+        }
+    }
+}
+
+/// The one goal the in-memory benchmarks settle: scans and product sightings to purchases on
+/// the session token, one hour, confidence 0.5, a 30 s dedup gap.
+pub fn goal(texts: &mut Texts) -> (GoalId, Goal) {
+    let id = uuid::Uuid::from_u128(0x5ca0_0000_0000_4000_8000_0000_0000_0001);
+    let goal = Goal {
+        detection_labels: vec![texts.get("barcode"), texts.get("product")],
+        conversion_name: texts.get("purchase"),
+        key: texts.get("session_token"),
+        window: 3_600_000,
+        min_confidence: 0.5,
+        dedup: 30_000,
+        requires_consent: false,
+    };
+    (id, goal)
+}
+
+/// A small, fast, deterministic generator: the figures must not depend on a seed file.
+pub struct Random(u64);
+
+impl Random {
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// splitmix64.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.next() % bound
+    }
+}
+
+/// Builds the events of session number `session`, one event at a time, as the server would
+/// hold them after parsing (each event its own copy of the non-interned text).
+pub struct SessionEvents<'a> {
+    texts: &'a mut Texts,
+    random: Random,
+    session: u64,
+    token: String,
+    start: Millis,
+}
+
+impl<'a> SessionEvents<'a> {
+    pub fn new(texts: &'a mut Texts, session: u64) -> Self {
+        let mut random = Random::new(session ^ 0x5173_0000_0000_0000);
+        // Session tokens are opaque 128-bit values in hex, as web and app SDKs mint them.
+        let token = format!("{:016x}{:016x}", random.next(), random.next());
+        Self {
+            texts,
+            random,
+            session,
+            token,
+            start: BASE_MILLIS + i64::try_from(session).unwrap_or(0) * SESSION_SPACING,
+        }
+    }
+
+    /// The session token as a session key value (its own allocation).
+    pub fn token(&self) -> Text {
+        Text::from(self.token.as_str())
+    }
+
+    /// When the session's `index`-th detection happened.
+    pub fn detection_time(&self, index: u64) -> Millis {
+        self.start + i64::try_from(index).unwrap_or(0) * DETECTION_SPACING
+    }
+
+    pub fn conversion_time(&self) -> Millis {
+        self.start + CONVERSION_AFTER
+    }
+
+    /// The session's `index`-th detection (of at most 100): a sighting by one of fifty
+    /// cameras, carrying the session token and the camera as tracking keys.
+    pub fn detection(&mut self, index: u64) -> Detection {
+        let label = self.texts.get(LABELS[self.random.below(4) as usize]);
+        let model_version = self
+            .texts
+            .get(MODEL_VERSIONS[self.random.below(3) as usize]);
+        let category = self.texts.get(CATEGORIES[self.random.below(5) as usize]);
+        let keys = vec![
+            (
+                self.texts.get("device_id"),
+                Text::from(format!("cam-{}", self.random.below(50))),
+            ),
+            (self.texts.get("session_token"), self.token()),
+        ];
+        Detection {
+            event_id: Text::from(format!("d-{:09}", self.session * 100 + index)),
+            event_time: self.detection_time(index),
+            label,
+            entity_id: Text::from(format!("sku-{}", self.random.below(500))),
+            confidence: 0.4 + (self.random.below(600) as f64) / 1000.0,
+            keys,
+            consent_granted: true,
+            filtered: false,
+            is_test: false,
+            model_version,
+            category: Some(category),
+        }
+    }
+
+    /// The session's purchase, after its detections.
+    pub fn conversion(&mut self) -> Conversion {
+        Conversion {
+            event_id: Text::from(format!("c-{:09}", self.session)),
+            event_time: self.conversion_time(),
+            name: self.texts.get("purchase"),
+            keys: vec![(self.texts.get("session_token"), self.token())],
+            consent_granted: true,
+            is_test: false,
+            value: Some(5.0 + (self.random.below(5_000) as f64) / 100.0),
+        }
+    }
+
+    /// The detection or the conversion, as a session receives it.
+    pub fn detection_event(&mut self, index: u64) -> SessionEvent {
+        SessionEvent::Detection(self.detection(index))
+    }
+
+    pub fn conversion_event(&mut self) -> SessionEvent {
+        SessionEvent::Conversion(self.conversion())
+    }
+}
+
+/// Resident memory of this process in bytes (`VmRSS` of `/proc/self/status`).
+pub fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map(|kib| kib * 1024)
+        .expect("VmRSS in /proc/self/status")
+}
