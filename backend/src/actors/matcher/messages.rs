@@ -64,6 +64,11 @@ pub struct ForgetGoal {
     pub goal_id: GoalId,
 }
 
+/// Finish the round in flight, then stop (and stop the shard's thread).
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
 /// How much the shard holds.
 #[derive(Debug, Message)]
 #[rtype(result = "ShardStats")]

@@ -29,7 +29,7 @@ use actix::prelude::*;
 use goal_cache::GoalCache;
 use hot_copy::HotCopies;
 use in_flight::{InFlight, Token};
-use messages::{Done, ForgetGoal, Process, Stats, Work};
+use messages::{Done, ForgetGoal, Process, Shutdown, Stats, Work};
 use reevaluation::ProgressBook;
 use sea_orm::DatabaseConnection;
 use shard::Shard;
@@ -49,18 +49,18 @@ pub struct MatcherConfig {
     pub idle: Duration,
 }
 
-/// The shards' addresses and the threads they run on; stopping the threads when the last
-/// handle goes.
+/// The shards' addresses; the shards stop (and their threads with them) when the last
+/// handle goes. Stopping a thread under a shard instead would drop its database work
+/// mid-flight, outside any runtime.
 struct ShardSet {
     addresses: Vec<Addr<Shard>>,
-    arbiters: Vec<ArbiterHandle>,
     hasher: std::collections::hash_map::RandomState,
 }
 
 impl Drop for ShardSet {
     fn drop(&mut self) {
-        for arbiter in &self.arbiters {
-            arbiter.stop();
+        for address in &self.addresses {
+            address.do_send(Shutdown);
         }
     }
 }
@@ -101,19 +101,16 @@ impl Matcher {
             idle: config.idle,
         };
         let mut addresses = Vec::with_capacity(count);
-        let mut arbiters = Vec::with_capacity(count);
         for _ in 0..count {
             let arbiter = Arbiter::new();
             let (db, goals, copies) = (db.clone(), Arc::clone(&goals), copies.clone());
             addresses.push(Shard::start_in_arbiter(&arbiter.handle(), move |_| {
                 Shard::new(db, goals, copies, limits)
             }));
-            arbiters.push(arbiter.handle());
         }
         let matcher = Self {
             shards: Arc::new(ShardSet {
                 addresses,
-                arbiters,
                 hasher: Default::default(),
             }),
             db,

@@ -10,7 +10,7 @@
 
 use super::goal_cache::{GoalCache, TenantGoals};
 use super::hot_copy::{Evicted, HotCopies};
-use super::messages::{ForgetGoal, Process, SessionKey, ShardStats, Stats, Work};
+use super::messages::{ForgetGoal, Process, SessionKey, ShardStats, Shutdown, Stats, Work};
 use super::store::{LoadedSession, SessionStore, StoreLimits};
 use crate::auth::TenantScope;
 use crate::domain::{TenantId, Timestamp};
@@ -40,6 +40,8 @@ pub struct Shard {
     pending: VecDeque<Work>,
     /// A round is in flight: the store must not lose a session the round counts on.
     busy: bool,
+    /// Shutting down: stop once the round in flight is over.
+    stopping: bool,
     failures: usize,
     loaded: u64,
 }
@@ -67,6 +69,7 @@ impl Shard {
             store: SessionStore::new(limits),
             pending: VecDeque::new(),
             busy: false,
+            stopping: false,
             failures: 0,
             loaded: 0,
         }
@@ -297,10 +300,7 @@ impl Shard {
         for work in round.into_iter().rev() {
             self.pending.push_front(work);
         }
-        ctx.run_later(delay, |act, ctx| {
-            act.busy = false;
-            act.kick(ctx);
-        });
+        ctx.run_later(delay, |act, ctx| act.go_on(ctx));
     }
 }
 
@@ -314,22 +314,32 @@ impl Shard {
                 ctx.spawn(
                     async move { copies.put(evicted).await }
                         .into_actor(self)
-                        .map(|(), act, ctx| {
-                            act.busy = false;
-                            act.kick(ctx);
-                        }),
+                        .map(|(), act, ctx| act.go_on(ctx)),
                 );
             }
-            _ => {
-                self.busy = false;
-                self.kick(ctx);
-            }
+            _ => self.go_on(ctx),
+        }
+    }
+
+    /// The round is over: start the next, or stop if the server is shutting down (what is
+    /// still queued is re-matched by the next start's recovery).
+    fn go_on(&mut self, ctx: &mut Context<Self>) {
+        self.busy = false;
+        if self.stopping {
+            ctx.stop();
+        } else {
+            self.kick(ctx);
         }
     }
 }
 
 impl Actor for Shard {
     type Context = Context<Self>;
+
+    /// The shard's thread has nothing else to run.
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        Arbiter::current().stop();
+    }
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(SWEEP_EVERY, |act, ctx| {
@@ -340,6 +350,17 @@ impl Actor for Shard {
                 act.put_copies_then_go_on(evicted, ctx);
             }
         });
+    }
+}
+
+impl Handler<Shutdown> for Shard {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        self.stopping = true;
+        if !self.busy {
+            ctx.stop();
+        }
     }
 }
 
