@@ -330,6 +330,16 @@ async fn goal_changes_re_evaluate_stored_events() {
     stricter["active"] = json!(false);
     put(stricter.clone()).await;
     await_credits(&app, &key, "c-1", &[]).await;
+    let explained = app
+        .get("/v1/conversions/c-1/explain", Some(&key))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        explained["goals"],
+        json!([]),
+        "an inactive goal is left out of explain"
+    );
     stricter["active"] = json!(true);
     put(stricter).await;
     await_credits(&app, &key, "c-1", &[("d-sure", "direct")]).await;

@@ -143,13 +143,6 @@ pub async fn conversion_key_values(
         .collect()
 }
 
-/// One tenant's event received since a checkpoint.
-#[derive(Debug)]
-pub enum ReceivedEvent {
-    Detection(Detection),
-    Conversion(Conversion),
-}
-
 /// Where a recovery scan stands: the last (received_time, tenant, event_id) read.
 pub type ScanPosition = (DateTime<Utc>, uuid::Uuid, String);
 

@@ -58,7 +58,8 @@ impl InFlight {
     }
 
     /// Requests whose events are not all matched yet.
-    pub fn open_requests(&self) -> usize {
+    #[cfg(test)]
+    fn open_requests(&self) -> usize {
         self.lock().values().sum()
     }
 

@@ -68,18 +68,3 @@ pub struct ForgetGoal {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Shutdown;
-
-/// How much the shard holds.
-#[derive(Debug, Message)]
-#[rtype(result = "ShardStats")]
-pub struct Stats;
-
-/// A shard's figures.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize, actix::MessageResponse)]
-pub struct ShardStats {
-    pub sessions: usize,
-    pub bytes: usize,
-    pub pending: usize,
-    pub evicted: u64,
-    pub loaded: u64,
-}

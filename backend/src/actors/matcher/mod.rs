@@ -15,7 +15,7 @@ mod shard;
 pub mod store;
 
 pub use goal_cache::matching_goal;
-pub use messages::{SessionKey, ShardStats};
+pub use messages::SessionKey;
 pub use reevaluation::Progress;
 
 use crate::cache::HotStore;
@@ -29,7 +29,7 @@ use actix::prelude::*;
 use goal_cache::GoalCache;
 use hot_copy::HotCopies;
 use in_flight::{InFlight, Token};
-use messages::{Done, ForgetGoal, Process, Shutdown, Stats, Work};
+use messages::{Done, ForgetGoal, Process, Shutdown, Work};
 use reevaluation::ProgressBook;
 use sea_orm::DatabaseConnection;
 use shard::Shard;
@@ -172,20 +172,6 @@ impl Matcher {
     /// The re-evaluation state of a goal, when this process has re-evaluated it.
     pub fn progress(&self, goal_id: GoalId) -> Option<Progress> {
         self.progress.get(goal_id)
-    }
-
-    /// Every shard's figures.
-    pub async fn stats(&self) -> Vec<ShardStats> {
-        let mut all = Vec::with_capacity(self.shards.addresses.len());
-        for address in &self.shards.addresses {
-            all.push(address.send(Stats).await.unwrap_or_default());
-        }
-        all
-    }
-
-    /// Requests whose events are accepted but not all matched yet.
-    pub fn unmatched_requests(&self) -> usize {
-        self.in_flight.open_requests()
     }
 }
 

@@ -10,7 +10,7 @@
 
 use super::goal_cache::{GoalCache, TenantGoals};
 use super::hot_copy::{Evicted, HotCopies};
-use super::messages::{ForgetGoal, Process, SessionKey, ShardStats, Shutdown, Stats, Work};
+use super::messages::{ForgetGoal, Process, SessionKey, Shutdown, Work};
 use super::store::{LoadedSession, SessionStore, StoreLimits};
 use crate::auth::TenantScope;
 use crate::domain::{TenantId, Timestamp};
@@ -43,7 +43,6 @@ pub struct Shard {
     /// Shutting down: stop once the round in flight is over.
     stopping: bool,
     failures: usize,
-    loaded: u64,
 }
 
 impl std::fmt::Debug for Shard {
@@ -71,7 +70,6 @@ impl Shard {
             busy: false,
             stopping: false,
             failures: 0,
-            loaded: 0,
         }
     }
 
@@ -159,7 +157,6 @@ impl Shard {
         loaded: HashMap<SessionKey, LoadedSession>,
     ) -> (Vec<ChangeSet>, HashSet<SessionKey>) {
         let now = Instant::now();
-        self.loaded += loaded.len() as u64;
         for (key, stored) in loaded {
             let mut session = Session::new();
             for event in stored.events {
@@ -378,20 +375,6 @@ impl Handler<ForgetGoal> for Shard {
 
     fn handle(&mut self, message: ForgetGoal, _: &mut Context<Self>) {
         self.store.forget_goal(message.tenant, message.goal_id);
-    }
-}
-
-impl Handler<Stats> for Shard {
-    type Result = ShardStats;
-
-    fn handle(&mut self, _: Stats, _: &mut Context<Self>) -> ShardStats {
-        ShardStats {
-            sessions: self.store.len(),
-            bytes: self.store.bytes(),
-            pending: self.pending.len(),
-            evicted: self.store.evicted(),
-            loaded: self.loaded,
-        }
     }
 }
 
