@@ -355,6 +355,48 @@ async fn goal_changes_re_evaluate_stored_events() {
 }
 
 #[actix_web::test]
+async fn events_sent_while_no_goal_used_their_key_count_once_one_does_again() {
+    let app = TestApp::spawn().await;
+    let owner = app.signup().await;
+    let (_, key) = app.create_api_key(&owner.token, &["ingest", "read"]).await;
+    let created = app
+        .post("/v1/goals", Some(&owner.token), &goal())
+        .await
+        .expect(201)
+        .body;
+    let path = format!("/v1/goals/{}", created["id"].as_str().unwrap());
+    send(
+        &app,
+        &key,
+        vec![detection("d-1", "s-1", 40), conversion("c-1", "s-1", 10)],
+    )
+    .await;
+    await_credits(&app, &key, "c-1", &[("d-1", "direct")]).await;
+
+    // The session stays in memory while its goal is off; a later detection comes meanwhile.
+    let put = |active: bool| {
+        let mut body = goal();
+        body["active"] = json!(active);
+        let (app, path, token) = (&app, path.clone(), owner.token.clone());
+        async move {
+            app.send(
+                actix_web::http::Method::PUT,
+                &path,
+                Some(&token),
+                Some(&body),
+            )
+            .await
+            .expect(200)
+        }
+    };
+    put(false).await;
+    await_credits(&app, &key, "c-1", &[]).await;
+    send(&app, &key, vec![detection("d-2", "s-1", 20)]).await;
+    put(true).await;
+    await_credits(&app, &key, "c-1", &[("d-1", "assisted"), ("d-2", "direct")]).await;
+}
+
+#[actix_web::test]
 async fn a_goal_on_another_key_uses_that_key_s_sessions() {
     let app = TestApp::spawn().await;
     let owner = app.signup().await;

@@ -20,6 +20,15 @@ use std::cmp::Ordering;
 /// Shared, cheaply cloned text: a session's labels and keys repeat across many events.
 pub type Text = std::sync::Arc<str>;
 
+/// An event's own identifier (event id, entity id): held inline up to 23 bytes, so the
+/// common short ids cost a resident session no allocation; longer ones are shared like
+/// [`Text`].
+pub type Id = smol_str::SmolStr;
+
+/// An event's tracking keys, (name, value) sorted by name with unique names. Shared: inside a
+/// session every event carries the same single pair, held once.
+pub type Keys = std::sync::Arc<[(Text, Text)]>;
+
 /// Milliseconds since the Unix epoch, UTC.
 pub type Millis = i64;
 
@@ -42,13 +51,12 @@ pub struct Goal {
 /// A detection event, as matching needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Detection {
-    pub event_id: Text,
+    pub event_id: Id,
     pub event_time: Millis,
     pub label: Text,
-    pub entity_id: Text,
+    pub entity_id: Id,
     pub confidence: f64,
-    /// (name, value), sorted by name, names unique.
-    pub keys: Vec<(Text, Text)>,
+    pub keys: Keys,
     pub consent_granted: bool,
     pub filtered: bool,
     pub is_test: bool,
@@ -61,11 +69,10 @@ pub struct Detection {
 /// A conversion event, as matching needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conversion {
-    pub event_id: Text,
+    pub event_id: Id,
     pub event_time: Millis,
     pub name: Text,
-    /// (name, value), sorted by name, names unique.
-    pub keys: Vec<(Text, Text)>,
+    pub keys: Keys,
     pub consent_granted: bool,
     pub is_test: bool,
     /// Carried into the attribution rows for reports; no rule reads it.

@@ -3,10 +3,12 @@
 //! computation whatever the arrival order and batching.
 
 use super::session::{GoalId, Session, SessionEvent, StoredCredits};
-use super::{Conversion, Credit, Detection, Goal, Millis, Text, Verdict, attribute, explain};
+use super::{
+    Conversion, Credit, Detection, Goal, Id, Keys, Millis, Text, Verdict, attribute, explain,
+};
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 const LABELS: [&str; 3] = ["barcode", "person", "car"];
 /// Detections are mostly of one label and one entity, so that dedup groups fill up.
@@ -49,7 +51,7 @@ fn event_time() -> impl Strategy<Value = Millis> {
 /// are mostly present with one common value, so that rule 2 mostly passes but not always.
 /// With `any_session` the session key may be missing or have another value; without, every
 /// event belongs to the one session [`SESSION_VALUE`].
-fn keys(any_session: bool) -> impl Strategy<Value = Vec<(Text, Text)>> {
+fn keys(any_session: bool) -> impl Strategy<Value = Keys> {
     let session = if any_session {
         proptest::option::weighted(0.9, select(vec!["s1", "s1", "s1", "s1", "s2"])).boxed()
     } else {
@@ -74,10 +76,10 @@ fn keys(any_session: bool) -> impl Strategy<Value = Vec<(Text, Text)>> {
 
 /// Ids `{prefix}0`, `{prefix}1`, ... in a random order, to hand out one per event. More
 /// than ten of them, so that the byte-wise order ("d10" < "d2") plays a part in tie breaks.
-fn shuffled_ids(prefix: &'static str, count: usize) -> impl Strategy<Value = Vec<Text>> {
+fn shuffled_ids(prefix: &'static str, count: usize) -> impl Strategy<Value = Vec<Id>> {
     Just(
         (0..count)
-            .map(|n| text(&format!("{prefix}{n}")))
+            .map(|n| Id::from(format!("{prefix}{n}")))
             .collect::<Vec<_>>(),
     )
     .prop_shuffle()
@@ -110,10 +112,10 @@ fn detections(any_session: bool, max: usize) -> impl Strategy<Value = Vec<Detect
                 category,
             )| {
                 Detection {
-                    event_id: text(""),
+                    event_id: Id::default(),
                     event_time,
                     label: text(label),
-                    entity_id: text(entity_id),
+                    entity_id: Id::from(entity_id),
                     confidence,
                     keys,
                     consent_granted,
@@ -152,7 +154,7 @@ fn conversions(
     )
         .prop_map(
             |(event_time, name, keys, consent_granted, is_test, value)| Conversion {
-                event_id: text(""),
+                event_id: Id::default(),
                 event_time,
                 name: text(name),
                 keys,
@@ -370,7 +372,7 @@ fn session_case() -> impl Strategy<Value = SessionCase> {
 }
 
 /// Attributions by detection event id, for comparisons that ignore detection order.
-fn credit_set(detections: &[Detection], credits: &[(usize, Credit)]) -> HashSet<(Text, Credit)> {
+fn credit_set(detections: &[Detection], credits: &[(usize, Credit)]) -> HashSet<(Id, Credit)> {
     credits
         .iter()
         .map(|&(index, credit)| (detections[index].event_id.clone(), credit))
@@ -383,8 +385,8 @@ fn from_scratch(
     goals: &[(GoalId, Goal)],
     conversions: &[Conversion],
     detections: &[Detection],
-) -> HashMap<(GoalId, Text), StoredCredits> {
-    let mut expected = HashMap::new();
+) -> Vec<((GoalId, Id), StoredCredits)> {
+    let mut expected = Vec::new();
     for (goal_id, goal) in goals {
         for conversion in conversions {
             let mut credits: StoredCredits = attribute(goal, conversion, detections)
@@ -393,10 +395,11 @@ fn from_scratch(
                 .collect();
             credits.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             if !credits.is_empty() {
-                expected.insert((*goal_id, conversion.event_id.clone()), credits);
+                expected.push(((*goal_id, conversion.event_id.clone()), credits));
             }
         }
     }
+    expected.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     expected
 }
 

@@ -7,8 +7,7 @@
 //! exactly one session, the one of the goal's key, which is why per-session serialisation is
 //! enough for correctness.
 
-use super::{Conversion, Credit, Detection, Goal, Millis, Text, attribute};
-use std::collections::HashMap;
+use super::{Conversion, Credit, Detection, Goal, Id, Millis, attribute};
 
 /// A goal's identity.
 pub type GoalId = uuid::Uuid;
@@ -21,6 +20,13 @@ pub enum SessionEvent {
 }
 
 impl SessionEvent {
+    pub fn event_id(&self) -> &Id {
+        match self {
+            SessionEvent::Detection(d) => &d.event_id,
+            SessionEvent::Conversion(c) => &c.event_id,
+        }
+    }
+
     pub fn event_time(&self) -> Millis {
         match self {
             SessionEvent::Detection(d) => d.event_time,
@@ -42,7 +48,7 @@ pub struct Change {
 }
 
 /// Credits as stored: (detection event id, credit), sorted by event id.
-pub type StoredCredits = Vec<(Text, Credit)>;
+pub type StoredCredits = Vec<(Id, Credit)>;
 
 /// The events of one (key name, key value) and the attributions last written for them.
 #[derive(Debug, Default)]
@@ -51,8 +57,10 @@ pub struct Session {
     detections: Vec<Detection>,
     /// Sorted by (event_time, event_id).
     conversions: Vec<Conversion>,
-    /// What storage holds, per (goal, conversion event id); absent means no attributions.
-    stored: HashMap<(GoalId, Text), StoredCredits>,
+    /// What storage holds, per (goal, conversion event id), sorted by that pair; absent
+    /// means no attributions. A sorted vector, not a hash map: most sessions hold one or two
+    /// entries, and an empty one costs nothing.
+    stored: Vec<((GoalId, Id), StoredCredits)>,
 }
 
 impl Session {
@@ -90,14 +98,18 @@ impl Session {
     pub fn set_stored(
         &mut self,
         goal_id: GoalId,
-        conversion_event_id: Text,
+        conversion_event_id: Id,
         mut credits: StoredCredits,
     ) {
         credits.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        if credits.is_empty() {
-            self.stored.remove(&(goal_id, conversion_event_id));
-        } else {
-            self.stored.insert((goal_id, conversion_event_id), credits);
+        let slot = (goal_id, conversion_event_id);
+        match (self.find_stored(&slot), credits.is_empty()) {
+            (Ok(at), true) => {
+                self.stored.remove(at);
+            }
+            (Ok(at), false) => self.stored[at].1 = credits,
+            (Err(_), true) => {}
+            (Err(at), false) => self.stored.insert(at, (slot, credits)),
         }
     }
 
@@ -105,7 +117,7 @@ impl Session {
     /// conversion changes only itself; a detection changes the goal's conversions whose
     /// window holds it. Coarse on purpose (rules 4 and 5 are left to [`attribute`]): a
     /// conversion settled needlessly yields no change, one missed would be a wrong result.
-    pub fn affected_by(&self, goal: &Goal, event: &SessionEvent) -> Vec<Text> {
+    pub fn affected_by(&self, goal: &Goal, event: &SessionEvent) -> Vec<Id> {
         match event {
             SessionEvent::Conversion(c) => {
                 if c.name == goal.conversion_name {
@@ -139,7 +151,7 @@ impl Session {
         &mut self,
         goal_id: GoalId,
         goal: Option<&Goal>,
-        conversion_event_id: &Text,
+        conversion_event_id: &Id,
     ) -> Option<Change> {
         let conversion = self
             .conversions
@@ -162,7 +174,7 @@ impl Session {
             .map(|(d, credit)| (d.event_id.clone(), *credit))
             .collect();
         let slot = (goal_id, conversion_event_id.clone());
-        let stored = self.stored.get(&slot);
+        let stored = self.find_stored(&slot).ok().map(|at| &self.stored[at].1);
         let unchanged = match stored {
             Some(stored) => *stored == wanted,
             None => wanted.is_empty(),
@@ -180,9 +192,13 @@ impl Session {
         Some(change)
     }
 
+    fn find_stored(&self, slot: &(GoalId, Id)) -> Result<usize, usize> {
+        self.stored.binary_search_by(|(stored, _)| stored.cmp(slot))
+    }
+
     /// Settles every conversion of the session for one goal (after the goal changed).
     pub fn settle_goal(&mut self, goal_id: GoalId, goal: Option<&Goal>) -> Vec<Change> {
-        let ids: Vec<Text> = self
+        let ids: Vec<Id> = self
             .conversions
             .iter()
             .map(|c| c.event_id.clone())
@@ -209,13 +225,13 @@ impl Session {
         self.detections.drain(..old_detections);
         let old_conversions = self.conversions.partition_point(|c| c.event_time < cutoff);
         for c in self.conversions.drain(..old_conversions) {
-            self.stored.retain(|(_, id), _| *id != c.event_id);
+            self.stored.retain(|((_, id), _)| *id != c.event_id);
         }
     }
 
     /// Forgets what is stored for a goal (its rows were deleted when it changed).
     pub fn forget_goal(&mut self, goal_id: GoalId) {
-        self.stored.retain(|(goal, _), _| *goal != goal_id);
+        self.stored.retain(|((goal, _), _)| *goal != goal_id);
     }
 
     /// Whether the session holds no event.
@@ -224,30 +240,23 @@ impl Session {
     }
 
     /// An estimate of the bytes the session holds, for the memory budget: its vectors (at
-    /// capacity), the text only it holds (event and entity ids, as allocated), and what is
-    /// stored. Shared text (interned labels, key names, the session's own key pair) is not
+    /// capacity), the ids too long to be held inline, and what is stored. Shared text
+    /// (interned labels and names, the keys, which inside a session are its own pair) is not
     /// counted.
     pub fn approx_bytes(&self) -> usize {
         use std::mem::size_of;
         let detections: usize = self
             .detections
             .iter()
-            .map(|d| {
-                text_bytes(&d.event_id)
-                    + text_bytes(&d.entity_id)
-                    + d.keys.capacity() * size_of::<(Text, Text)>()
-            })
+            .map(|d| id_bytes(&d.event_id) + id_bytes(&d.entity_id))
             .sum();
-        let conversions: usize = self
-            .conversions
-            .iter()
-            .map(|c| text_bytes(&c.event_id) + c.keys.capacity() * size_of::<(Text, Text)>())
-            .sum();
-        let stored: usize = self
-            .stored
-            .values()
-            .map(|credits| 64 + credits.capacity() * size_of::<(Text, Credit)>())
-            .sum();
+        let conversions: usize = self.conversions.iter().map(|c| id_bytes(&c.event_id)).sum();
+        let stored: usize = self.stored.capacity() * size_of::<((GoalId, Id), StoredCredits)>()
+            + self
+                .stored
+                .iter()
+                .map(|(_, credits)| credits.capacity() * size_of::<(Id, Credit)>())
+                .sum::<usize>();
         size_of::<Self>()
             + self.detections.capacity() * size_of::<Detection>()
             + self.conversions.capacity() * size_of::<Conversion>()
@@ -256,8 +265,8 @@ impl Session {
             + stored
     }
 
-    /// The stored attributions, for tests and diagnostics.
-    pub fn stored(&self) -> &HashMap<(GoalId, Text), StoredCredits> {
+    /// The stored attributions, sorted by (goal, conversion event id).
+    pub fn stored(&self) -> &[((GoalId, Id), StoredCredits)] {
         &self.stored
     }
 
@@ -270,8 +279,12 @@ impl Session {
     }
 }
 
-/// What an `Arc<str>` of this text allocates: two counters and the bytes, rounded up to the
-/// allocator's 16-byte chunks with its 8-byte header.
-fn text_bytes(text: &Text) -> usize {
-    (16 + text.len() + 8).div_ceil(16).max(2) * 16
+/// What an id allocates: nothing when inline; else an `Arc<str>` (two counters and the
+/// bytes), rounded up to the allocator's 16-byte chunks with its 8-byte header.
+fn id_bytes(id: &Id) -> usize {
+    if id.is_heap_allocated() {
+        (16 + id.len() + 8).div_ceil(16) * 16
+    } else {
+        0
+    }
 }

@@ -1,6 +1,8 @@
 //! One test per rule and edge of the matching contract.
 
-use super::{Conversion, Credit, Detection, Goal, Millis, Text, Verdict, attribute, explain};
+use super::{
+    Conversion, Credit, Detection, Goal, Id, Keys, Millis, Text, Verdict, attribute, explain,
+};
 
 /// The conversion's time; detections are placed relative to it.
 const T: Millis = 1_000_000;
@@ -10,7 +12,11 @@ fn text(s: &str) -> Text {
     Text::from(s)
 }
 
-fn keys(pairs: &[(&str, &str)]) -> Vec<(Text, Text)> {
+fn id(s: &str) -> Id {
+    Id::from(s)
+}
+
+fn keys(pairs: &[(&str, &str)]) -> Keys {
     pairs
         .iter()
         .map(|&(name, value)| (text(name), text(value)))
@@ -32,7 +38,7 @@ fn goal() -> Goal {
 
 fn conversion() -> Conversion {
     Conversion {
-        event_id: text("c-1"),
+        event_id: id("c-1"),
         event_time: T,
         name: text("purchase"),
         keys: keys(&[("device_id", "dev-1"), ("session_token", "s-1")]),
@@ -45,10 +51,10 @@ fn conversion() -> Conversion {
 /// A detection that qualifies for [`goal`] and [`conversion`] unless the test changes it.
 fn detection(event_id: &str, event_time: Millis) -> Detection {
     Detection {
-        event_id: text(event_id),
+        event_id: id(event_id),
         event_time,
         label: text("person"),
-        entity_id: text("e-1"),
+        entity_id: id("e-1"),
         confidence: 0.9,
         keys: keys(&[("device_id", "dev-1"), ("session_token", "s-1")]),
         consent_granted: true,
@@ -482,7 +488,7 @@ fn dedup_groups_are_per_label_and_entity() {
     let detections = [
         detection("person-e1", T - 3_000),
         Detection {
-            entity_id: text("e-2"),
+            entity_id: id("e-2"),
             ..detection("person-e2", T - 2_000)
         },
         Detection {
@@ -568,7 +574,7 @@ fn a_tie_in_time_goes_to_the_higher_confidence() {
         },
         Detection {
             confidence: 0.8,
-            entity_id: text("e-2"),
+            entity_id: id("e-2"),
             ..detection("b", T - 1_000)
         },
     ];

@@ -7,7 +7,7 @@
 
 use super::TenantScope;
 use super::entities::{conversions, detections, matching_checkpoint};
-use crate::matching::{Conversion, Detection, Text};
+use crate::matching::{Conversion, Detection, Id, Keys, Text};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Condition, OnConflict};
 use sea_orm::{
@@ -256,10 +256,10 @@ pub async fn save_checkpoint(
 /// A stored detection as matching sees it.
 pub fn detection_from_row(row: detections::Model) -> Detection {
     Detection {
-        event_id: Text::from(row.event_id),
+        event_id: Id::from(row.event_id),
         event_time: row.event_time.timestamp_millis(),
         label: Text::from(row.label),
-        entity_id: Text::from(row.entity_id),
+        entity_id: Id::from(row.entity_id),
         confidence: row.confidence,
         keys: keys_from_json(row.keys.as_ref()),
         consent_granted: row.consent == "granted",
@@ -273,7 +273,7 @@ pub fn detection_from_row(row: detections::Model) -> Detection {
 /// A stored conversion as matching sees it.
 pub fn conversion_from_row(row: conversions::Model) -> Conversion {
     Conversion {
-        event_id: Text::from(row.event_id),
+        event_id: Id::from(row.event_id),
         event_time: row.event_time.timestamp_millis(),
         name: Text::from(row.name),
         keys: keys_from_json(row.keys.as_ref()),
@@ -284,7 +284,7 @@ pub fn conversion_from_row(row: conversions::Model) -> Conversion {
 }
 
 /// `{"name": "value", ...}` as (name, value) pairs sorted by name; stripped keys are none.
-fn keys_from_json(keys: Option<&serde_json::Value>) -> Vec<(Text, Text)> {
+fn keys_from_json(keys: Option<&serde_json::Value>) -> Keys {
     let mut pairs: Vec<(Text, Text)> = keys
         .and_then(serde_json::Value::as_object)
         .map(|object| {
@@ -299,7 +299,7 @@ fn keys_from_json(keys: Option<&serde_json::Value>) -> Vec<(Text, Text)> {
         })
         .unwrap_or_default();
     pairs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    pairs
+    pairs.into()
 }
 
 /// One conversion of the tenant, by event id.

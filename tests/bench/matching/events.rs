@@ -2,14 +2,11 @@
 //! sessions of a few detections and a conversion, with the shapes and sizes the server holds
 //! (event ids like `d-000123456`, entity ids like `sku-42`, 32-character session tokens).
 //!
-//! Text that repeats across events (labels, model versions, categories, key names, conversion
-//! names) comes from a [`Texts`], which either shares one `Arc<str>` per distinct string
-//! (interned, as ARCHITECTURE.md asks) or allocates one per event, as the server's
-//! `session_event` does today.
+//! Every text is allocated per event, as a parsed event holds it ([`Texts`]).
 
 use sightline::matching::session::{GoalId, SessionEvent};
-use sightline::matching::{Conversion, Detection, Goal, Millis, Text};
-use std::collections::HashSet;
+use sightline::matching::{Conversion, Detection, Goal, Id, Keys, Millis, Text};
+use std::sync::Arc;
 
 const LABELS: [&str; 4] = ["barcode", "product", "face_match", "defect"];
 const MODEL_VERSIONS: [&str; 3] = ["v3", "v3.1", "v4"];
@@ -21,32 +18,13 @@ const SESSION_SPACING: Millis = 37;
 const DETECTION_SPACING: Millis = 15_000;
 const CONVERSION_AFTER: Millis = 70_000;
 
-/// Where repeated text comes from.
-pub enum Texts {
-    /// One `Arc<str>` per distinct string.
-    Interned(HashSet<Text>),
-    /// A new `Arc<str>` every time, as the server allocates them now.
-    PerEvent,
-}
+/// Where text comes from: a new `Arc<str>` every time, as a parsed event holds it (the
+/// session store interns what repeats on the way in).
+pub struct Texts;
 
 impl Texts {
-    pub fn interned() -> Self {
-        Texts::Interned(HashSet::new())
-    }
-
-    /// `text` as shared text: the interned copy, or a new one.
     pub fn get(&mut self, text: &str) -> Text {
-        match self {
-            Texts::Interned(set) => {
-                if let Some(shared) = set.get(text) {
-                    return Text::clone(shared);
-                }
-                let shared = Text::from(text);
-                set.insert(Text::clone(&shared));
-                shared
-            }
-            Texts::PerEvent => Text::from(text),
-        }
+        Text::from(text)
     }
 }
 
@@ -112,6 +90,11 @@ impl<'a> SessionEvents<'a> {
         }
     }
 
+    /// The session key's name.
+    pub fn key_name(&mut self) -> Text {
+        self.texts.get("session_token")
+    }
+
     /// The session token as a session key value (its own allocation).
     pub fn token(&self) -> Text {
         Text::from(self.token.as_str())
@@ -134,18 +117,18 @@ impl<'a> SessionEvents<'a> {
             .texts
             .get(MODEL_VERSIONS[self.random.below(3) as usize]);
         let category = self.texts.get(CATEGORIES[self.random.below(5) as usize]);
-        let keys = vec![
+        let keys: Keys = Arc::from([
             (
                 self.texts.get("device_id"),
                 Text::from(format!("cam-{}", self.random.below(50))),
             ),
             (self.texts.get("session_token"), self.token()),
-        ];
+        ]);
         Detection {
-            event_id: Text::from(format!("d-{:09}", self.session * 100 + index)),
+            event_id: Id::from(format!("d-{:09}", self.session * 100 + index)),
             event_time: self.detection_time(index),
             label,
-            entity_id: Text::from(format!("sku-{}", self.random.below(500))),
+            entity_id: Id::from(format!("sku-{}", self.random.below(500))),
             confidence: 0.4 + (self.random.below(600) as f64) / 1000.0,
             keys,
             consent_granted: true,
@@ -159,10 +142,10 @@ impl<'a> SessionEvents<'a> {
     /// The session's purchase, after its detections.
     pub fn conversion(&mut self) -> Conversion {
         Conversion {
-            event_id: Text::from(format!("c-{:09}", self.session)),
+            event_id: Id::from(format!("c-{:09}", self.session)),
             event_time: self.conversion_time(),
             name: self.texts.get("purchase"),
-            keys: vec![(self.texts.get("session_token"), self.token())],
+            keys: Arc::from([(self.texts.get("session_token"), self.token())]),
             consent_granted: true,
             is_test: false,
             value: Some(5.0 + (self.random.below(5_000) as f64) / 100.0),

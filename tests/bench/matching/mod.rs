@@ -19,8 +19,6 @@ mod throughput;
 use crate::load;
 use crate::server::BenchServer;
 use serde_json::json;
-use sightline::matching::Text;
-use sightline::matching::session::Session;
 use std::time::{Duration, Instant};
 
 /// Lag p99 at half the maximum ingest rate, in ms.
@@ -31,26 +29,6 @@ const TARGET_BYTES_PER_SESSION: f64 = 1024.0;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
 /// Probes sent and not counted, so that the first real one does not pay for cold caches.
 const WARM_UP_PROBES: usize = 10;
-
-/// The shard's session key (`actors::matcher::messages::SessionKey`, private to the
-/// server): tenant, key name, key value.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SessionKey {
-    pub tenant: uuid::Uuid,
-    pub name: Text,
-    pub value: Text,
-}
-
-/// What the shard's session store holds per session (`store::Resident`, private to the
-/// server).
-#[derive(Debug)]
-pub struct Resident {
-    pub session: Session,
-    pub last_used: Instant,
-    /// The tenant's goal fingerprint when last used (the store keeps it for hot copies).
-    pub fingerprint: u64,
-    pub bytes: usize,
-}
 
 /// Which of the three parts to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -489,31 +467,41 @@ fn print_core(core: &throughput::CoreFigures) {
         );
     }
     println!();
-    let per_event_ns = |time: Duration| time.as_nanos() as f64 / core.median().events as f64;
-    let mut levels: Vec<(throughput::Steps, Duration)> = core.steps.clone();
-    levels.push((throughput::Steps::All, core.median().apply));
-    println!("where the time goes (median runs stopping after each step, ns per event):");
-    println!();
-    println!("| steps | ns per event | step alone |");
-    println!("|---|---:|---:|");
-    let mut before = 0.0;
-    for (steps, time) in levels {
-        let ns = per_event_ns(time);
-        println!("| {} | {ns:.0} | {:.0} |", steps.describe(), ns - before);
-        before = ns;
-    }
-    println!();
     println!(
         "attribute alone (4 detections, {} credited): {:.0} ns per call = {:.0} calls/s",
         core.attribute_credits,
         core.attribute_ns,
         1e9 / core.attribute_ns
     );
-    let median = core.median().matches_per_second();
+    println!();
     println!(
-        "matches/s in memory (median run) = {median:.0} (target >= {TARGET_MATCHES_PER_SECOND:.0}): {}",
-        verdict(median >= TARGET_MATCHES_PER_SECOND)
+        "the same work over {} shards in parallel, each on its own thread with its own store \
+         (as the server runs `matching_shards`), wall time including bookkeeping:",
+        core.shards
     );
+    println!();
+    println!("| run | matches | wall s | matches/s |");
+    println!("|---|---:|---:|---:|");
+    for (index, run) in core.parallel.iter().enumerate() {
+        println!(
+            "| {} | {} | {:.3} | {:.0} |",
+            index + 1,
+            run.settles,
+            run.wall.as_secs_f64(),
+            run.matches_per_second()
+        );
+    }
+    println!();
+    let median = core.median().matches_per_second();
+    println!("matches/s in memory, one shard (median run) = {median:.0}");
+    if let Some(parallel) = core.parallel_median() {
+        let rate = parallel.matches_per_second();
+        println!(
+            "matches/s in memory, {} shards (median run) = {rate:.0} (target >= {TARGET_MATCHES_PER_SECOND:.0}): {}",
+            core.shards,
+            verdict(rate >= TARGET_MATCHES_PER_SECOND)
+        );
+    }
     println!();
 }
 
@@ -522,8 +510,8 @@ fn print_memory(variants: &[memory::Variant]) {
     println!();
     let layout = memory::layout();
     println!(
-        "sizes: map entry (key + resident) {} B, Session {} B, Detection {} B, Conversion {} B",
-        layout.map_entry, layout.session, layout.detection, layout.conversion
+        "sizes: SessionKey {} B, Session {} B, Detection {} B, Conversion {} B",
+        layout.session_key, layout.session, layout.detection, layout.conversion
     );
     println!();
     println!("| variant | sessions | RSS growth MiB | bytes/session | approx_bytes() average |");
@@ -542,8 +530,7 @@ fn print_memory(variants: &[memory::Variant]) {
     for variant in variants.iter().filter(|v| !v.with_conversion) {
         let bytes = variant.bytes_per_session();
         println!(
-            "bytes per session with 4 detections, {} = {bytes:.0} (target <= {TARGET_BYTES_PER_SESSION:.0}): {}",
-            variant.holding.describe(),
+            "bytes per session with 4 detections = {bytes:.0} (target <= {TARGET_BYTES_PER_SESSION:.0}): {}",
             verdict(bytes <= TARGET_BYTES_PER_SESSION)
         );
     }

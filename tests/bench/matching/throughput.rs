@@ -1,21 +1,22 @@
 //! Matches per second of the matching core in memory: no server, no storage, just the work a
 //! shard's round does between loading its sessions and writing the changes.
 //!
-//! The loop is `Shard::apply` (backend/src/actors/matcher/shard.rs) restated over the public
-//! core: per piece of work (one event for one of its tracking keys) compact the event as the
-//! session store does (interned text, only the session's own key pair), look the session up
-//! (a boxed entry), mark it used and touched, `forget_before`, `insert` a clone of the event,
-//! then for each goal on the session's key `affected_by` and `settle` each affected
-//! conversion, keeping the last change per conversion; at the end of the round the changes
-//! are grouped by tenant. The shard's bookkeeping after the write (`approx_bytes` of every
-//! touched session) is timed apart.
+//! It runs the shard's own code: a `SessionStore` holding every session (admitted empty, as
+//! a round finds fresh sessions loaded from storage), and `round::apply` over rounds of work,
+//! one piece per event and tracking key, exactly as the shard calls it. The shard's
+//! bookkeeping after the write (`refresh_size` of every touched session) is timed apart.
 
 use super::events::{self, BASE_MILLIS, SessionEvents, Texts};
-use super::{Resident, SessionKey};
-use sightline::matching::session::{Change, GoalId, Session, SessionEvent};
-use sightline::matching::{Goal, Text, attribute};
-use std::collections::{HashMap, HashSet};
+use sightline::actors::matcher::SessionKey;
+use sightline::actors::matcher::goal_cache::{ActiveGoal, TenantGoals};
+use sightline::actors::matcher::round::{self, Piece};
+use sightline::actors::matcher::store::{LoadedSession, SessionStore, StoreLimits};
+use sightline::domain::TenantId;
+use sightline::matching::session::SessionEvent;
+use sightline::matching::{Goal, attribute};
+use std::collections::HashMap;
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Work per round. The shard takes whatever is queued (up to 20,000); a few hundred to a few
@@ -26,10 +27,13 @@ const DETECTIONS_PER_SESSION: u64 = 4;
 /// One session in this many gets its last detection after its conversion, which then has to
 /// be settled again (the detection may take the direct credit).
 const LATE_EVERY: u64 = 10;
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 const ATTRIBUTE_CALLS: u32 = 2_000_000;
 /// Stands for the tenant's goal fingerprint the shard stamps on every session it uses.
 const FINGERPRINT: u64 = 0x5eed;
+/// How far back events matter: nothing in the bench is old enough to forget, but the round
+/// asks every time, as in the server.
+const HORIZON: i64 = 8 * 86_400_000;
 
 /// One run over every event.
 pub struct Run {
@@ -61,111 +65,41 @@ impl Run {
 pub struct CoreFigures {
     pub sessions: u64,
     pub runs: Vec<Run>,
-    /// Median time of a run that stops after each step, for where the time goes.
-    pub steps: Vec<(Steps, Duration)>,
+    /// The same work split over this many shards by session, each on a thread of its own
+    /// with a store of its own, as the server runs them (`matching_shards`).
+    pub shards: usize,
+    pub parallel: Vec<Parallel>,
     /// `attribute` alone on a session of four detections.
     pub attribute_ns: f64,
     pub attribute_credits: usize,
 }
 
+/// One run of all shards at once.
+pub struct Parallel {
+    pub settles: u64,
+    /// From the common start until the last shard is done, bookkeeping included.
+    pub wall: Duration,
+}
+
+impl Parallel {
+    pub fn matches_per_second(&self) -> f64 {
+        self.settles as f64 / self.wall.as_secs_f64()
+    }
+}
+
 impl CoreFigures {
+    /// The parallel run with the median matches per second.
+    pub fn parallel_median(&self) -> Option<&Parallel> {
+        let mut order: Vec<&Parallel> = self.parallel.iter().collect();
+        order.sort_by(|a, b| a.matches_per_second().total_cmp(&b.matches_per_second()));
+        order.get(order.len() / 2).copied()
+    }
+
     /// The run with the median matches per second.
     pub fn median(&self) -> &Run {
         let mut order: Vec<&Run> = self.runs.iter().collect();
         order.sort_by(|a, b| a.matches_per_second().total_cmp(&b.matches_per_second()));
         order[order.len() / 2]
-    }
-}
-
-/// How much of the shard's work a run does: each level adds a step to the one before.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Steps {
-    /// Find the session, mark it used and touched.
-    Lookup,
-    /// And `forget_before`.
-    Forget,
-    /// And compact the event and `insert` a clone of it.
-    Insert,
-    /// And `affected_by`, `settle`, the changes kept and grouped: the whole of `apply`.
-    All,
-}
-
-impl Steps {
-    const PARTIAL: [Steps; 3] = [Steps::Lookup, Steps::Forget, Steps::Insert];
-
-    pub fn describe(self) -> &'static str {
-        match self {
-            Steps::Lookup => "session lookup, touched set",
-            Steps::Forget => "+ forget_before",
-            Steps::Insert => "+ compact, insert (a clone of the event)",
-            Steps::All => "+ affected_by, settle, changes kept",
-        }
-    }
-}
-
-/// The shard's session store, as far as a round uses it.
-struct Store {
-    sessions: HashMap<SessionKey, Box<Resident>>,
-    /// The store's interner: one copy of each label, model version, category and name.
-    interned: HashSet<Text>,
-}
-
-impl Store {
-    /// Every session resident and empty, as a round finds them after loading fresh
-    /// sessions from storage.
-    fn with_empty_sessions(work: &[Work]) -> Self {
-        let mut store = Store {
-            sessions: HashMap::new(),
-            interned: HashSet::new(),
-        };
-        for piece in work.iter().filter(|w| &*w.key.name == "session_token") {
-            let key = SessionKey {
-                tenant: piece.key.tenant,
-                name: store.intern(&piece.key.name),
-                value: piece.key.value.clone(),
-            };
-            store.sessions.insert(
-                key,
-                Box::new(Resident {
-                    session: Session::new(),
-                    last_used: Instant::now(),
-                    fingerprint: 0,
-                    bytes: 0,
-                }),
-            );
-        }
-        store
-    }
-
-    fn intern(&mut self, text: &Text) -> Text {
-        if let Some(shared) = self.interned.get(text) {
-            return shared.clone();
-        }
-        self.interned.insert(text.clone());
-        text.clone()
-    }
-
-    /// `SessionStore::compact`: shared texts, and only the session's own key pair.
-    fn compact(&mut self, key: &SessionKey, event: SessionEvent) -> SessionEvent {
-        let (name, value) = match self.sessions.get_key_value(key) {
-            Some((resident, _)) => (resident.name.clone(), resident.value.clone()),
-            None => (self.intern(&key.name), key.value.clone()),
-        };
-        let keys = vec![(name, value)];
-        match event {
-            SessionEvent::Detection(mut d) => {
-                d.label = self.intern(&d.label);
-                d.model_version = self.intern(&d.model_version);
-                d.category = d.category.map(|c| self.intern(&c));
-                d.keys = keys;
-                SessionEvent::Detection(d)
-            }
-            SessionEvent::Conversion(mut c) => {
-                c.name = self.intern(&c.name);
-                c.keys = keys;
-                SessionEvent::Conversion(c)
-            }
-        }
     }
 }
 
@@ -175,17 +109,53 @@ struct Work {
     event: SessionEvent,
 }
 
+/// Every session resident and empty, as a round finds them after loading fresh sessions
+/// from storage. Only session-token sessions: no goal uses the camera key, so the shard
+/// never loads those, and their pieces find no resident session.
+fn store_with_empty_sessions(work: &[Work]) -> SessionStore {
+    let mut store = SessionStore::new(StoreLimits {
+        memory_bytes: usize::MAX,
+        idle: Duration::from_secs(3600),
+    });
+    let now = Instant::now();
+    for piece in work.iter().filter(|w| &*w.key.name == "session_token") {
+        if !store.contains(&piece.key) {
+            store.admit(
+                piece.key.clone(),
+                LoadedSession::default(),
+                now,
+                FINGERPRINT,
+            );
+        }
+    }
+    store
+}
+
 pub fn measure(sessions: u64) -> CoreFigures {
-    // Text as the server allocates it today (per event): the rules compare strings by
-    // content, so interning would change memory, not this figure.
-    let mut texts = Texts::PerEvent;
+    // Text as the server allocates it per parsed event; the store interns it on the way in.
+    let mut texts = Texts;
     let (goal_id, goal) = events::goal(&mut texts);
-    let tenants: Vec<uuid::Uuid> = (0..TENANTS)
-        .map(|t| uuid::Uuid::from_u128(0x7e4a_0000_0000_4000_8000_0000_0000_0000 + u128::from(t)))
+    let tenants: Vec<TenantId> = (0..TENANTS)
+        .map(|t| {
+            TenantId::from_uuid(uuid::Uuid::from_u128(
+                0x7e4a_0000_0000_4000_8000_0000_0000_0000 + u128::from(t),
+            ))
+        })
         .collect();
-    let goals: HashMap<uuid::Uuid, Vec<(GoalId, Goal)>> = tenants
+    let goals: HashMap<TenantId, Arc<TenantGoals>> = tenants
         .iter()
-        .map(|tenant| (*tenant, vec![(goal_id, goal.clone())]))
+        .map(|tenant| {
+            let goals = TenantGoals {
+                active: vec![ActiveGoal {
+                    id: goal_id,
+                    goal: goal.clone(),
+                }],
+                revisions: HashMap::new(),
+                horizon: HORIZON,
+                fingerprint: FINGERPRINT,
+            };
+            (*tenant, Arc::new(goals))
+        })
         .collect();
     let work = arrivals(&mut texts, &tenants, sessions);
     let events = u64::try_from(
@@ -195,45 +165,80 @@ pub fn measure(sessions: u64) -> CoreFigures {
     )
     .unwrap_or(0);
 
-    // The levels interleaved, so that a slow spell of the (shared) machine spreads over all
-    // of them rather than skewing one.
-    let mut runs = Vec::new();
-    let mut partial: Vec<(Steps, Vec<Duration>)> = Steps::PARTIAL
-        .iter()
-        .map(|steps| (*steps, Vec::new()))
-        .collect();
-    for _ in 0..RUNS {
-        for (steps, times) in &mut partial {
-            let mut store = Store::with_empty_sessions(&work);
-            times.push(run(&work, &mut store, &goals, events, *steps).apply);
-        }
-        let mut store = Store::with_empty_sessions(&work);
-        runs.push(run(&work, &mut store, &goals, events, Steps::All));
-    }
-    let steps = partial
-        .into_iter()
-        .map(|(steps, mut times)| {
-            times.sort_unstable();
-            (steps, times[times.len() / 2])
+    let runs = (0..RUNS)
+        .map(|_| {
+            let mut store = store_with_empty_sessions(&work);
+            run(&work, &mut store, &goals, events)
         })
         .collect();
-
+    let shards = std::thread::available_parallelism().map_or(1, usize::from);
+    let shares = split_by_session(work, shards);
+    let parallel = (0..RUNS)
+        .map(|_| run_in_parallel(&shares, &goals, events))
+        .collect();
     let (attribute_ns, attribute_credits) = time_attribute(&goal);
     CoreFigures {
         sessions,
         runs,
-        steps,
+        shards,
+        parallel,
         attribute_ns,
         attribute_credits,
     }
 }
 
+/// The work of each shard, split by session as the matcher routes it.
+fn split_by_session(work: Vec<Work>, shards: usize) -> Vec<Vec<Work>> {
+    use std::hash::BuildHasher;
+    let hasher = foldhash::fast::FixedState::with_seed(0x5eed);
+    let mut shares: Vec<Vec<Work>> = (0..shards).map(|_| Vec::new()).collect();
+    for piece in work {
+        let shard = usize::try_from(hasher.hash_one(&piece.key) % shards as u64).unwrap_or(0);
+        shares[shard].push(piece);
+    }
+    shares
+}
+
+/// Every shard runs its share on its own thread, all started together.
+fn run_in_parallel(
+    shares: &[Vec<Work>],
+    goals: &HashMap<TenantId, Arc<TenantGoals>>,
+    events: u64,
+) -> Parallel {
+    let mut stores: Vec<SessionStore> = shares
+        .iter()
+        .map(|share| store_with_empty_sessions(share))
+        .collect();
+    let start = std::sync::Barrier::new(shares.len() + 1);
+    let (settles, wall) = std::thread::scope(|scope| {
+        let threads: Vec<_> = shares
+            .iter()
+            .zip(stores.iter_mut())
+            .map(|(share, store)| {
+                let start = &start;
+                scope.spawn(move || {
+                    start.wait();
+                    run(share, store, goals, events).settles
+                })
+            })
+            .collect();
+        start.wait();
+        let started = Instant::now();
+        let settles: u64 = threads
+            .into_iter()
+            .map(|thread| thread.join().expect("a shard thread"))
+            .sum();
+        (settles, started.elapsed())
+    });
+    Parallel { settles, wall }
+}
+
 /// Every session's four detections and purchase, in arrival order across sessions (about two
 /// thousand sessions overlap in time), as one piece of work per tracking key.
-fn arrivals(texts: &mut Texts, tenants: &[uuid::Uuid], sessions: u64) -> Vec<Work> {
-    let mut timed: Vec<(i64, u64, uuid::Uuid, SessionEvent)> = Vec::new();
+fn arrivals(texts: &mut Texts, tenants: &[TenantId], sessions: u64) -> Vec<Work> {
+    let mut timed: Vec<(i64, u64, TenantId, SessionEvent)> = Vec::new();
     let mut sequence = 0u64;
-    let mut push = |arrival: i64, tenant: uuid::Uuid, event: SessionEvent| {
+    let mut push = |arrival: i64, tenant: TenantId, event: SessionEvent| {
         timed.push((arrival, sequence, tenant, event));
         sequence += 1;
     };
@@ -256,9 +261,9 @@ fn arrivals(texts: &mut Texts, tenants: &[uuid::Uuid], sessions: u64) -> Vec<Wor
     timed
         .into_iter()
         .flat_map(|(_, _, tenant, event)| {
-            let keys = match &event {
-                SessionEvent::Detection(d) => d.keys.clone(),
-                SessionEvent::Conversion(c) => c.keys.clone(),
+            let keys: Vec<_> = match &event {
+                SessionEvent::Detection(d) => d.keys.to_vec(),
+                SessionEvent::Conversion(c) => c.keys.to_vec(),
             };
             keys.into_iter().map(move |(name, value)| Work {
                 key: SessionKey {
@@ -274,13 +279,10 @@ fn arrivals(texts: &mut Texts, tenants: &[uuid::Uuid], sessions: u64) -> Vec<Wor
 
 fn run(
     work: &[Work],
-    store: &mut Store,
-    goals: &HashMap<uuid::Uuid, Vec<(GoalId, Goal)>>,
+    store: &mut SessionStore,
+    goals: &HashMap<TenantId, Arc<TenantGoals>>,
     events: u64,
-    steps: Steps,
 ) -> Run {
-    // Nothing is old enough to forget, but the shard asks every time, so the bench does too.
-    let cutoff = BASE_MILLIS - 8 * 86_400_000;
     let mut outcome = Run {
         events,
         work: u64::try_from(work.len()).unwrap_or(0),
@@ -289,67 +291,26 @@ fn run(
         apply: Duration::ZERO,
         bookkeeping: Duration::ZERO,
     };
-    for round in work.chunks(ROUND) {
+    for chunk in work.chunks(ROUND) {
         let started = Instant::now();
-        let now = Instant::now();
-        let mut changes: HashMap<(uuid::Uuid, GoalId, Text), Change> = HashMap::new();
-        let mut touched: HashSet<SessionKey> = HashSet::new();
-        for piece in round {
-            let key = &piece.key;
-            let event = (steps >= Steps::Insert && store.sessions.contains_key(key))
-                .then(|| store.compact(key, piece.event.clone()));
-            let (Some(tenant_goals), Some(resident)) =
-                (goals.get(&key.tenant), store.sessions.get_mut(key))
-            else {
-                // The camera's session: no goal uses `device_id`, so the shard skips it too.
-                continue;
-            };
-            resident.last_used = now;
-            resident.fingerprint = FINGERPRINT;
-            touched.insert(key.clone());
-            if steps == Steps::Lookup {
-                continue;
-            }
-            let session = &mut resident.session;
-            session.forget_before(cutoff);
-            let Some(event) = event else {
-                continue;
-            };
-            session.insert(event.clone());
-            if steps == Steps::Insert {
-                continue;
-            }
-            for (id, goal) in tenant_goals.iter().filter(|(_, g)| *g.key == *key.name) {
-                for conversion in session.affected_by(goal, &event) {
-                    outcome.settles += 1;
-                    if let Some(change) = session.settle(*id, Some(goal), &conversion) {
-                        changes.insert(
-                            (
-                                key.tenant,
-                                change.goal_id,
-                                change.conversion.event_id.clone(),
-                            ),
-                            change,
-                        );
-                    }
-                }
-            }
-        }
-        let mut by_tenant: HashMap<uuid::Uuid, Vec<Change>> = HashMap::new();
-        for ((tenant, _, _), change) in changes {
-            by_tenant.entry(tenant).or_default().push(change);
-        }
-        outcome.changes += by_tenant.values().map(|c| c.len() as u64).sum::<u64>();
-        drop(black_box(by_tenant));
+        let pieces = chunk
+            .iter()
+            .map(|piece| (&piece.key, Piece::Event(&piece.event)));
+        let applied = round::apply(store, pieces, goals, Instant::now(), BASE_MILLIS);
         outcome.apply += started.elapsed();
+        outcome.settles += applied.settles;
+        outcome.changes += applied
+            .changes
+            .iter()
+            .map(|(_, changes)| changes.len() as u64)
+            .sum::<u64>();
 
         let started = Instant::now();
-        for key in &touched {
-            if let Some(resident) = store.sessions.get_mut(key) {
-                resident.bytes = resident.session.approx_bytes();
-            }
+        for key in &applied.touched {
+            store.refresh_size(key);
         }
         outcome.bookkeeping += started.elapsed();
+        drop(black_box(applied));
     }
     outcome
 }
@@ -357,7 +318,7 @@ fn run(
 /// Nanoseconds per `attribute` call on one session's four detections, and how many of them
 /// it credits (so that the call does real work: some qualify, some do not).
 fn time_attribute(goal: &Goal) -> (f64, usize) {
-    let mut texts = Texts::PerEvent;
+    let mut texts = Texts;
     // The first session whose detections earn at least two credits.
     let (conversion, detections, credits) = (0..)
         .map(|session| {

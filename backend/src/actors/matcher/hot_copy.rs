@@ -20,7 +20,7 @@ use super::store::LoadedSession;
 use crate::cache::{CacheKey, HotStore};
 use crate::domain::TenantId;
 use crate::matching::session::{GoalId, Session, SessionEvent};
-use crate::matching::{Conversion, Credit, Detection, Text};
+use crate::matching::{Conversion, Credit, Detection, Id, Keys, Text};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -209,13 +209,14 @@ impl SessionCopy {
     }
 
     fn into_loaded(self, key: &SessionKey) -> LoadedSession {
-        let keys = || vec![(key.name.clone(), key.value.clone())];
+        let pair: Keys = std::sync::Arc::from([(key.name.clone(), key.value.clone())]);
+        let keys = || std::sync::Arc::clone(&pair);
         let detections = self.detections.into_iter().map(|d| {
             SessionEvent::Detection(Detection {
-                event_id: Text::from(d.id),
+                event_id: Id::from(d.id),
                 event_time: d.t,
                 label: Text::from(d.l),
-                entity_id: Text::from(d.e),
+                entity_id: Id::from(d.e),
                 confidence: d.p,
                 keys: keys(),
                 consent_granted: d.g,
@@ -227,7 +228,7 @@ impl SessionCopy {
         });
         let conversions = self.conversions.into_iter().map(|c| {
             SessionEvent::Conversion(Conversion {
-                event_id: Text::from(c.id),
+                event_id: Id::from(c.id),
                 event_time: c.t,
                 name: Text::from(c.n),
                 keys: keys(),
@@ -250,10 +251,10 @@ impl SessionCopy {
                             } else {
                                 Credit::Assisted
                             };
-                            (Text::from(id), credit)
+                            (Id::from(id), credit)
                         })
                         .collect();
-                    (goal, Text::from(conversion), credits)
+                    (goal, Id::from(conversion), credits)
                 })
                 .collect(),
         }
@@ -271,13 +272,13 @@ mod tests {
             name: Text::from("session_token"),
             value: Text::from("s-1"),
         };
-        let keys = vec![(key.name.clone(), key.value.clone())];
+        let keys: Keys = std::sync::Arc::from([(key.name.clone(), key.value.clone())]);
         let mut session = Session::new();
         let detection = Detection {
-            event_id: Text::from("d-1"),
+            event_id: Id::from("d-1"),
             event_time: 1_000,
             label: Text::from("barcode"),
-            entity_id: Text::from("sku-1"),
+            entity_id: Id::from("sku-1"),
             confidence: 0.75,
             keys: keys.clone(),
             consent_granted: false,
@@ -287,7 +288,7 @@ mod tests {
             category: Some(Text::from("shoes")),
         };
         let conversion = Conversion {
-            event_id: Text::from("c-1"),
+            event_id: Id::from("c-1"),
             event_time: 2_000,
             name: Text::from("purchase"),
             keys,
@@ -300,8 +301,8 @@ mod tests {
         let goal = Uuid::new_v4();
         session.set_stored(
             goal,
-            Text::from("c-1"),
-            vec![(Text::from("d-1"), Credit::Direct)],
+            Id::from("c-1"),
+            vec![(Id::from("d-1"), Credit::Direct)],
         );
 
         let json = serde_json::to_string(&SessionCopy::of(&session, Uuid::nil(), 7))
@@ -320,8 +321,8 @@ mod tests {
             loaded.credits,
             vec![(
                 goal,
-                Text::from("c-1"),
-                vec![(Text::from("d-1"), Credit::Direct)]
+                Id::from("c-1"),
+                vec![(Id::from("d-1"), Credit::Direct)]
             )]
         );
     }

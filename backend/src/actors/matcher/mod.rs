@@ -5,12 +5,13 @@
 //! parallel on one thread per shard. Goal changes re-evaluate in the background. Start-up
 //! recovery re-matches what a crash may have left unmatched (see [`recovery`]).
 
-mod goal_cache;
+pub mod goal_cache;
 mod hot_copy;
 pub mod in_flight;
 mod messages;
 mod recovery;
 mod reevaluation;
+pub mod round;
 mod shard;
 pub mod store;
 
@@ -23,7 +24,7 @@ use crate::domain::TenantId;
 use crate::domain::events::{Consent, EventBody};
 use crate::ingest::policy_cache::PolicyCache;
 use crate::matching::session::{GoalId, SessionEvent};
-use crate::matching::{Conversion, Detection, Text};
+use crate::matching::{Conversion, Detection, Id, Keys, Text};
 use crate::storage::events::EventRow;
 use actix::prelude::*;
 use goal_cache::GoalCache;
@@ -204,12 +205,12 @@ fn work_for(
 /// A committed event as its sessions hold it.
 fn session_event(row: &EventRow) -> SessionEvent {
     let event = &row.event;
-    let keys: Vec<(Text, Text)> = event
+    let keys: Keys = event
         .keys
         .iter()
         .map(|(name, value)| (Text::from(name.as_str()), Text::from(value.as_str())))
         .collect();
-    let event_id = Text::from(event.event_id.as_str());
+    let event_id = Id::from(event.event_id.as_str());
     let event_time = event.event_time.as_millis();
     let consent_granted = row.consent == Consent::Granted;
     match &event.body {
@@ -217,7 +218,7 @@ fn session_event(row: &EventRow) -> SessionEvent {
             event_id,
             event_time,
             label: Text::from(d.label.as_str()),
-            entity_id: Text::from(d.entity_id.as_str()),
+            entity_id: Id::from(d.entity_id.as_str()),
             confidence: d.confidence.get(),
             keys,
             consent_granted,

@@ -8,7 +8,6 @@
 
 use super::{Matcher, Work, done_signal, work_for};
 use crate::domain::{TenantId, Timestamp};
-use crate::matching::Text;
 use crate::matching::session::SessionEvent;
 use crate::storage::sessions::{self, ScanPosition};
 use chrono::{DateTime, Utc};
@@ -103,7 +102,7 @@ async fn scan(matcher: &Matcher, since: DateTime<Utc>, kind: Kind) -> Result<u64
         let Some((tenant, received, last)) = page.last() else {
             return Ok(count);
         };
-        after = Some((*received, *tenant, event_id(last).to_string()));
+        after = Some((*received, *tenant, last.event_id().to_string()));
         count += page.len() as u64;
         let token = matcher.in_flight.hold(Timestamp::from(*received));
         let (done, finished) = done_signal();
@@ -116,13 +115,6 @@ async fn scan(matcher: &Matcher, since: DateTime<Utc>, kind: Kind) -> Result<u64
         drop(done);
         matcher.route(work);
         let _ = finished.await;
-    }
-}
-
-fn event_id(event: &SessionEvent) -> &Text {
-    match event {
-        SessionEvent::Detection(d) => &d.event_id,
-        SessionEvent::Conversion(c) => &c.event_id,
     }
 }
 

@@ -11,11 +11,12 @@
 use super::goal_cache::{GoalCache, TenantGoals};
 use super::hot_copy::{Evicted, HotCopies};
 use super::messages::{ForgetGoal, Process, SessionKey, Shutdown, Work};
+use super::round::{self, Piece};
 use super::store::{LoadedSession, SessionStore, StoreLimits};
 use crate::auth::TenantScope;
 use crate::domain::{TenantId, Timestamp};
-use crate::matching::session::{Change, GoalId, Session, SessionEvent, StoredCredits};
-use crate::matching::{Millis, Text};
+use crate::matching::session::{GoalId, SessionEvent, StoredCredits};
+use crate::matching::{Id, Millis, Text};
 use crate::storage::attributions::{self, ChangeSet, WriteOutcome};
 use crate::storage::sessions;
 use actix::prelude::*;
@@ -85,15 +86,15 @@ impl Shard {
         let mut tenants: Vec<TenantId> = round.iter().map(|w| w.session().tenant).collect();
         tenants.sort_unstable_by_key(|t| t.as_uuid());
         tenants.dedup();
-        let mut absent: Vec<SessionKey> = round
+        // Each session with the fingerprint it is resident under, if it is.
+        let mut sessions: Vec<(SessionKey, Option<u64>)> = round
             .iter()
             .map(Work::session)
-            .filter(|key| !self.store.contains(key))
-            .cloned()
             .collect::<HashSet<_>>()
             .into_iter()
+            .map(|key| (key.clone(), self.store.fingerprint(key)))
             .collect();
-        absent.sort_unstable_by(|a, b| (&a.name, &a.value).cmp(&(&b.name, &b.value)));
+        sessions.sort_unstable_by(|a, b| (&a.0.name, &a.0.value).cmp(&(&b.0.name, &b.0.value)));
 
         let db = self.db.clone();
         let goal_cache = Arc::clone(&self.goals);
@@ -104,14 +105,17 @@ impl Shard {
                 goals.insert(tenant, goal_cache.get(&db, tenant).await?);
             }
             // Only sessions some active goal uses are worth loading: nothing settles in the
-            // others (their events are read from storage by a later load).
-            let wanted: Vec<SessionKey> = absent
+            // others (their events are read from storage by a later load). A resident one is
+            // loaded again unless it was last used under the tenant's current goals: while
+            // they left its key unused, events went by it.
+            let wanted: Vec<SessionKey> = sessions
                 .into_iter()
-                .filter(|key| {
-                    goals
-                        .get(&key.tenant)
-                        .is_some_and(|g| g.uses_key(&key.name))
+                .filter(|(key, resident_under)| {
+                    goals.get(&key.tenant).is_some_and(|g| {
+                        g.uses_key(&key.name) && *resident_under != Some(g.fingerprint)
+                    })
                 })
+                .map(|(key, _)| key)
                 .collect();
             let mut loaded = match &copies {
                 Some(copies) => {
@@ -140,7 +144,7 @@ impl Shard {
                         };
                         (outcome, touched)
                     }
-                    Err(err) => (Err(err), HashSet::new()),
+                    Err(err) => (Err(err), Vec::new()),
                 }
             }
             .into_actor(act)
@@ -148,93 +152,35 @@ impl Shard {
         }));
     }
 
-    /// Feeds a round's work to its sessions; returns the changes to write and the sessions
-    /// touched (whose stored attributions now run ahead of storage until the write commits).
+    /// Makes the loaded sessions resident and feeds the round's work to its sessions;
+    /// returns the changes to write and the sessions touched (whose stored attributions now
+    /// run ahead of storage until the write commits).
     fn apply(
         &mut self,
         round: &[Work],
         goals: &HashMap<TenantId, Arc<TenantGoals>>,
         loaded: HashMap<SessionKey, LoadedSession>,
-    ) -> (Vec<ChangeSet>, HashSet<SessionKey>) {
+    ) -> (Vec<ChangeSet>, Vec<SessionKey>) {
         let now = Instant::now();
-        for (key, stored) in loaded {
-            let mut session = Session::new();
-            for event in stored.events {
-                session.insert(self.store.compact(&key, event));
-            }
-            for (goal, conversion, credits) in stored.credits {
-                session.set_stored(goal, conversion, credits);
-            }
+        for (key, session) in loaded {
             let fingerprint = goals.get(&key.tenant).map_or(0, |g| g.fingerprint);
-            self.store.insert(key, session, now, fingerprint);
+            self.store.admit(key, session, now, fingerprint);
         }
-        let now_millis = Timestamp::now().as_millis();
-        // The last change per (tenant, goal, conversion) wins: it is the settled state.
-        let mut changes: HashMap<(TenantId, GoalId, Text), Change> = HashMap::new();
-        let mut touched = HashSet::new();
-        for work in round {
-            let key = work.session();
-            let event = match work {
-                Work::Event { event, .. } if self.store.contains(key) => {
-                    Some(self.store.compact(key, event.clone()))
-                }
-                _ => None,
-            };
-            let Some(tenant_goals) = goals.get(&key.tenant) else {
-                continue;
-            };
-            let Some(session) = self.store.get_mut(key, now, tenant_goals.fingerprint) else {
-                // Not resident: no active goal uses this key, so there is nothing to settle;
-                // a later load reads the event from storage.
-                continue;
-            };
-            touched.insert(key.clone());
-            session.forget_before(now_millis.saturating_sub(tenant_goals.horizon));
-            let mut record = |mut change: Change| {
-                let slot = (
-                    key.tenant,
-                    change.goal_id,
-                    change.conversion.event_id.clone(),
-                );
-                // Storage still holds what the round's first change saw.
-                if let Some(earlier) = changes.get(&slot) {
-                    change.replaces_stored |= earlier.replaces_stored;
-                }
-                changes.insert(slot, change);
-            };
-            match (work, event) {
-                (Work::Event { .. }, Some(event)) => {
-                    // Settled even when already present: a load may have read the event
-                    // before its own work arrived.
-                    session.insert(event.clone());
-                    for active in tenant_goals.on_key(&key.name) {
-                        for conversion in session.affected_by(&active.goal, &event) {
-                            if let Some(change) =
-                                session.settle(active.id, Some(&active.goal), &conversion)
-                            {
-                                record(change);
-                            }
-                        }
-                    }
-                }
-                (Work::Event { .. }, None) => {}
-                (Work::Reevaluate { goal_id, .. }, _) => {
-                    let goal = tenant_goals
-                        .active(*goal_id)
-                        .filter(|g| *g.goal.key == *key.name)
-                        .map(|g| &g.goal);
-                    for change in session.settle_goal(*goal_id, goal) {
-                        record(change);
-                    }
-                }
-            }
-        }
-
-        let mut by_tenant: HashMap<TenantId, Vec<Change>> = HashMap::new();
-        for ((tenant, _, _), change) in changes {
-            by_tenant.entry(tenant).or_default().push(change);
-        }
-        let sets = by_tenant
+        let pieces = round.iter().map(|work| match work {
+            Work::Event { session, event, .. } => (session, Piece::Event(event)),
+            Work::Reevaluate {
+                session, goal_id, ..
+            } => (session, Piece::Reevaluate(*goal_id)),
+        });
+        let applied = round::apply(
+            &mut self.store,
+            pieces,
+            goals,
+            now,
+            Timestamp::now().as_millis(),
+        );
+        let sets = applied
+            .changes
             .into_iter()
             .map(|(tenant, changes)| ChangeSet {
                 tenant: TenantScope::authenticated(tenant),
@@ -245,14 +191,14 @@ impl Shard {
                 changes,
             })
             .collect();
-        (sets, touched)
+        (sets, applied.touched)
     }
 
     fn finish(
         &mut self,
         round: Vec<Work>,
         outcome: Result<WriteOutcome, DbErr>,
-        touched: HashSet<SessionKey>,
+        touched: Vec<SessionKey>,
         ctx: &mut Context<Self>,
     ) {
         match outcome {
@@ -287,7 +233,7 @@ impl Shard {
     fn retry(
         &mut self,
         round: Vec<Work>,
-        touched: HashSet<SessionKey>,
+        touched: Vec<SessionKey>,
         delay: Duration,
         ctx: &mut Context<Self>,
     ) {
@@ -418,34 +364,32 @@ async fn load_sessions(
                 session.events.push(SessionEvent::Detection(detection));
             }
         }
-        let mut owner: HashMap<String, Text> = HashMap::new();
+        let mut owner: HashMap<Id, Text> = HashMap::new();
         for conversion in rows.conversions {
             if let Some(value) = value_of(&conversion.keys)
                 && let Some(session) = by_value.get_mut(&value)
             {
-                owner.insert(conversion.event_id.to_string(), value);
+                owner.insert(conversion.event_id.clone(), value);
                 session.events.push(SessionEvent::Conversion(conversion));
             }
         }
         // Only goals on this key store their rows through this session.
         let on_key: HashSet<GoalId> = tenant_goals.on_key(&name).map(|g| g.id).collect();
-        let conversion_ids: Vec<String> = owner.keys().cloned().collect();
-        let mut stored: HashMap<(GoalId, String), StoredCredits> = HashMap::new();
+        let conversion_ids: Vec<String> = owner.keys().map(Id::to_string).collect();
+        let mut stored: HashMap<(GoalId, Id), StoredCredits> = HashMap::new();
         for (goal, conversion, detection, credit) in
             attributions::stored_for(db, &scope, &conversion_ids).await?
         {
             if on_key.contains(&goal) {
                 stored
-                    .entry((goal, conversion))
+                    .entry((goal, Id::from(conversion)))
                     .or_default()
-                    .push((Text::from(detection), credit));
+                    .push((Id::from(detection), credit));
             }
         }
         for ((goal, conversion), credits) in stored {
             if let Some(session) = owner.get(&conversion).and_then(|v| by_value.get_mut(v)) {
-                session
-                    .credits
-                    .push((goal, Text::from(conversion), credits));
+                session.credits.push((goal, conversion, credits));
             }
         }
         for (value, session) in by_value {

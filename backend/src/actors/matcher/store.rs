@@ -9,9 +9,10 @@
 use super::hot_copy::Evicted;
 use super::messages::SessionKey;
 use crate::domain::TenantId;
-use crate::matching::Text;
 use crate::matching::session::{GoalId, Session, SessionEvent, StoredCredits};
-use std::collections::{HashMap, HashSet};
+use crate::matching::{Conversion, Detection, Id, Keys, Text};
+use foldhash::{HashMap, HashMapExt, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Distinct texts kept for sharing; past this (a tenant sending unbounded label values) new
@@ -46,17 +47,31 @@ impl Interner {
 pub struct LoadedSession {
     pub events: Vec<SessionEvent>,
     /// (goal, conversion event id, credits).
-    pub credits: Vec<(GoalId, Text, StoredCredits)>,
+    pub credits: Vec<(GoalId, Id, StoredCredits)>,
 }
 
 #[derive(Debug)]
 struct Resident {
     session: Session,
+    /// The session's own (key name, key value): the only key its events keep, shared by all.
+    pair: Keys,
     last_used: Instant,
     /// The tenant's goal fingerprint when the session was last used (for its hot copy).
     fingerprint: u64,
     /// As last measured by [`Session::approx_bytes`].
     bytes: usize,
+    /// The last round that used the session (see [`SessionStore::begin_round`]).
+    round: u64,
+}
+
+/// A resident session as a round's piece of work finds it.
+#[derive(Debug)]
+pub struct Entered<'a> {
+    pub session: &'a mut Session,
+    /// The piece's event as the session keeps it (see [`SessionStore::enter`]).
+    pub event: Option<SessionEvent>,
+    /// Whether this is the session's first use in the current round.
+    pub first_in_round: bool,
 }
 
 /// One shard's sessions.
@@ -68,6 +83,7 @@ pub struct SessionStore {
     limits: StoreLimits,
     bytes: usize,
     evicted: u64,
+    round: u64,
 }
 
 impl SessionStore {
@@ -78,6 +94,7 @@ impl SessionStore {
             limits,
             bytes: 0,
             evicted: 0,
+            round: 0,
         }
     }
 
@@ -85,65 +102,77 @@ impl SessionStore {
         self.sessions.contains_key(key)
     }
 
-    /// The resident session, marked as used now under the goal `fingerprint`.
-    pub fn get_mut(
+    /// The goal fingerprint a resident session was last used under; `None` when it is not
+    /// resident. A session is only sound under that fingerprint: while a tenant's goals left
+    /// its key unused, its events went by it (see `round::apply`).
+    pub fn fingerprint(&self, key: &SessionKey) -> Option<u64> {
+        self.sessions.get(key).map(|resident| resident.fingerprint)
+    }
+
+    /// Starts a new round, for [`Entered::first_in_round`].
+    pub fn begin_round(&mut self) {
+        self.round += 1;
+    }
+
+    /// The resident session of `key`, marked as used now under the goal `fingerprint`, with
+    /// `event` compacted for it: one map lookup for all of that.
+    pub fn enter(
         &mut self,
         key: &SessionKey,
+        event: Option<&SessionEvent>,
         now: Instant,
         fingerprint: u64,
-    ) -> Option<&mut Session> {
-        self.sessions.get_mut(key).map(|resident| {
-            resident.last_used = now;
-            resident.fingerprint = fingerprint;
-            &mut resident.session
+    ) -> Option<Entered<'_>> {
+        let resident = self.sessions.get_mut(key)?;
+        resident.last_used = now;
+        resident.fingerprint = fingerprint;
+        let first_in_round = resident.round != self.round;
+        resident.round = self.round;
+        let event = event.map(|event| compact(&mut self.interner, &resident.pair, event));
+        Some(Entered {
+            session: &mut resident.session,
+            event,
+            first_in_round,
         })
     }
 
-    /// Makes a session resident (replacing any other copy), its events already compacted
-    /// with [`SessionStore::compact`].
-    pub fn insert(&mut self, key: SessionKey, session: Session, now: Instant, fingerprint: u64) {
+    /// Makes a loaded session resident (replacing any other copy): its events compacted, its
+    /// stored attributions recorded.
+    pub fn admit(
+        &mut self,
+        key: SessionKey,
+        loaded: LoadedSession,
+        now: Instant,
+        fingerprint: u64,
+    ) {
         let key = SessionKey {
             tenant: key.tenant,
             name: self.interner.intern(&key.name),
             value: key.value,
         };
+        let pair: Keys = Arc::from([(key.name.clone(), key.value.clone())]);
+        let mut session = Session::new();
+        for event in &loaded.events {
+            session.insert(compact(&mut self.interner, &pair, event));
+        }
+        for (goal, conversion, credits) in loaded.credits {
+            session.set_stored(goal, conversion, credits);
+        }
         let bytes = session.approx_bytes();
         self.bytes += bytes;
         let previous = self.sessions.insert(
             key,
             Box::new(Resident {
                 session,
+                pair,
                 last_used: now,
                 fingerprint,
                 bytes,
+                round: self.round,
             }),
         );
         if let Some(previous) = previous {
             self.bytes -= previous.bytes.min(self.bytes);
-        }
-    }
-
-    /// The event as the session of `key` keeps it: shared texts, and only the session's own
-    /// key pair (the resident key's, when the session is resident).
-    pub fn compact(&mut self, key: &SessionKey, event: SessionEvent) -> SessionEvent {
-        let (name, value) = match self.sessions.get_key_value(key) {
-            Some((resident, _)) => (resident.name.clone(), resident.value.clone()),
-            None => (self.interner.intern(&key.name), key.value.clone()),
-        };
-        let keys = vec![(name, value)];
-        match event {
-            SessionEvent::Detection(mut d) => {
-                d.label = self.interner.intern(&d.label);
-                d.model_version = self.interner.intern(&d.model_version);
-                d.category = d.category.map(|c| self.interner.intern(&c));
-                d.keys = keys;
-                SessionEvent::Detection(d)
-            }
-            SessionEvent::Conversion(mut c) => {
-                c.name = self.interner.intern(&c.name);
-                c.keys = keys;
-                SessionEvent::Conversion(c)
-            }
         }
     }
 
@@ -164,6 +193,7 @@ impl SessionStore {
     fn take(&mut self, key: &SessionKey) -> Option<Evicted> {
         let (key, resident) = self.sessions.remove_entry(key)?;
         self.bytes -= resident.bytes.min(self.bytes);
+
         Some((key, resident.session, resident.fingerprint))
     }
 
@@ -235,11 +265,37 @@ impl SessionStore {
     }
 }
 
+/// The event as a session keeps it: shared texts, and only the session's own key `pair`.
+fn compact(interner: &mut Interner, pair: &Keys, event: &SessionEvent) -> SessionEvent {
+    match event {
+        SessionEvent::Detection(d) => SessionEvent::Detection(Detection {
+            event_id: d.event_id.clone(),
+            event_time: d.event_time,
+            label: interner.intern(&d.label),
+            entity_id: d.entity_id.clone(),
+            confidence: d.confidence,
+            keys: Arc::clone(pair),
+            consent_granted: d.consent_granted,
+            filtered: d.filtered,
+            is_test: d.is_test,
+            model_version: interner.intern(&d.model_version),
+            category: d.category.as_ref().map(|c| interner.intern(c)),
+        }),
+        SessionEvent::Conversion(c) => SessionEvent::Conversion(Conversion {
+            event_id: c.event_id.clone(),
+            event_time: c.event_time,
+            name: interner.intern(&c.name),
+            keys: Arc::clone(pair),
+            consent_granted: c.consent_granted,
+            is_test: c.is_test,
+            value: c.value,
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matching::Detection;
-    use std::sync::Arc;
 
     fn key(value: &str) -> SessionKey {
         SessionKey {
@@ -251,15 +307,15 @@ mod tests {
 
     fn detection(event_id: &str) -> SessionEvent {
         SessionEvent::Detection(Detection {
-            event_id: Text::from(event_id),
+            event_id: Id::from(event_id),
             event_time: 1_000,
             label: Text::from("barcode"),
-            entity_id: Text::from("sku-1"),
+            entity_id: Id::from("sku-1"),
             confidence: 0.9,
-            keys: vec![
+            keys: Arc::from([
                 (Text::from("device_id"), Text::from("cam-1")),
                 (Text::from("session_token"), Text::from("s-1")),
-            ],
+            ]),
             consent_granted: true,
             filtered: false,
             is_test: false,
@@ -275,53 +331,95 @@ mod tests {
         })
     }
 
-    fn session_with(store: &mut SessionStore, key: &SessionKey, ids: &[&str]) -> Session {
-        let mut session = Session::new();
-        for id in ids {
-            session.insert(store.compact(key, detection(id)));
+    fn loaded(ids: &[&str]) -> LoadedSession {
+        LoadedSession {
+            events: ids.iter().map(|id| detection(id)).collect(),
+            credits: Vec::new(),
         }
-        session
+    }
+
+    fn resident_detections(store: &mut SessionStore, key: &SessionKey) -> Vec<Detection> {
+        store
+            .enter(key, None, Instant::now(), 0)
+            .map(|entered| entered.session.detections().to_vec())
+            .unwrap_or_default()
     }
 
     #[test]
     fn compaction_keeps_only_the_session_pair_and_shares_repeated_text() {
         let mut store = store(1 << 20);
         let key = key("s-1");
-        let first = session_with(&mut store, &key, &["d-1"]);
-        store.insert(key.clone(), first, Instant::now(), 0);
-        let (SessionEvent::Detection(a), SessionEvent::Detection(b)) = (
-            store.compact(&key, detection("d-2")),
-            store.compact(&key, detection("d-3")),
-        ) else {
-            panic!("detections stay detections");
+        store.admit(key.clone(), loaded(&["d-1", "d-2"]), Instant::now(), 0);
+        let entered = store.enter(&key, Some(&detection("d-3")), Instant::now(), 0);
+        let Some(SessionEvent::Detection(entering)) = entered.and_then(|e| e.event) else {
+            panic!("a resident session compacts the entering detection");
         };
-        assert_eq!(a.keys.len(), 1);
-        assert_eq!(&*a.keys[0].1, "s-1");
-        assert!(Arc::ptr_eq(&a.label, &b.label));
-        assert!(Arc::ptr_eq(&a.model_version, &b.model_version));
-        assert!(Arc::ptr_eq(&a.keys[0].0, &b.keys[0].0));
-        assert!(
-            Arc::ptr_eq(&a.keys[0].1, &b.keys[0].1),
-            "the resident key's value is shared"
+        let held = resident_detections(&mut store, &key);
+        let [a, b] = &held[..] else {
+            panic!("both loaded detections are resident");
+        };
+        assert_eq!(
+            &*a.keys,
+            &[(Text::from("session_token"), Text::from("s-1"))]
         );
+        for other in [b, &entering] {
+            assert!(Arc::ptr_eq(&a.label, &other.label));
+            assert!(Arc::ptr_eq(&a.model_version, &other.model_version));
+            assert!(
+                Arc::ptr_eq(&a.keys, &other.keys),
+                "one key pair for the whole session"
+            );
+        }
+    }
+
+    #[test]
+    fn a_session_is_first_in_a_round_once() {
+        let mut store = store(1 << 20);
+        let key = key("s-1");
+        store.admit(key.clone(), loaded(&["d-1"]), Instant::now(), 0);
+        store.begin_round();
+        let first = |store: &mut SessionStore| {
+            store
+                .enter(&key, None, Instant::now(), 0)
+                .map(|e| e.first_in_round)
+        };
+        assert_eq!(first(&mut store), Some(true));
+        assert_eq!(first(&mut store), Some(false));
+        store.begin_round();
+        assert_eq!(first(&mut store), Some(true));
+        assert!(
+            store
+                .enter(&self::key("absent"), None, Instant::now(), 0)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_session_remembers_the_fingerprint_it_was_last_used_under() {
+        let mut store = store(usize::MAX);
+        assert_eq!(store.fingerprint(&key("a")), None);
+        store.admit(key("a"), loaded(&["d-1"]), Instant::now(), 7);
+        assert_eq!(store.fingerprint(&key("a")), Some(7));
+        assert!(store.enter(&key("a"), None, Instant::now(), 9).is_some());
+        assert_eq!(store.fingerprint(&key("a")), Some(9));
     }
 
     #[test]
     fn over_budget_the_least_recently_used_sessions_leave_first() {
         let mut probe = store(usize::MAX);
-        let one = session_with(&mut probe, &key("x"), &["d-1", "d-2"]).approx_bytes();
+        probe.admit(key("x"), loaded(&["d-1", "d-2"]), Instant::now(), 0);
+        let one = probe.bytes();
         // Room for three sessions; the fourth pushes the oldest out.
         let mut store = store(one * 3 + one / 2);
         let start = Instant::now();
         for (i, value) in ["a", "b", "c", "d"].iter().enumerate() {
-            let key = key(value);
-            let session = session_with(&mut store, &key, &["d-1", "d-2"]);
-            store.insert(key, session, start + Duration::from_secs(i as u64), 0);
+            let at = start + Duration::from_secs(i as u64);
+            store.admit(key(value), loaded(&["d-1", "d-2"]), at, 0);
         }
         // "a" is used again, so "b" is now the least recently used.
         assert!(
             store
-                .get_mut(&key("a"), start + Duration::from_secs(10), 0)
+                .enter(&key("a"), None, start + Duration::from_secs(10), 0)
                 .is_some()
         );
         let evicted = store.enforce_budget();
@@ -338,9 +436,7 @@ mod tests {
         let mut store = store(usize::MAX);
         let start = Instant::now();
         for (value, used) in [("idle", start), ("busy", start + Duration::from_secs(100))] {
-            let key = key(value);
-            let session = session_with(&mut store, &key, &["d-1"]);
-            store.insert(key, session, used, 0);
+            store.admit(key(value), loaded(&["d-1"]), used, 0);
         }
         assert_eq!(store.evict_idle(start + Duration::from_secs(120)).len(), 1);
         assert!(!store.contains(&key("idle")));
