@@ -147,3 +147,89 @@ impl ResponseError for ApiError {
         })
     }
 }
+
+/// Everything a dashboard page can answer other than the page: an HTML page that says what
+/// happened and what to do, or, for a visitor who is not logged in, the way to the login.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// 303 to `/login`: no session, or one that has ended.
+    #[error("log in first")]
+    LoginRequired,
+    /// 403: the member's role does not allow the page.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// 403: a form came without the token of the page that showed it.
+    #[error("the form's security token is missing or out of date")]
+    BadCsrf,
+    /// 404.
+    #[error("not found")]
+    NotFound,
+    /// Whatever the API's error says, as a page.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl From<sea_orm::DbErr> for PageError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        PageError::Api(err.into())
+    }
+}
+
+impl PageError {
+    fn describe(&self) -> (&'static str, String) {
+        match self {
+            PageError::LoginRequired => ("Log in first", "Your session has ended.".into()),
+            PageError::Forbidden(why) => (
+                "Not for your role",
+                format!("{why}. Ask an owner or admin of your organisation."),
+            ),
+            PageError::BadCsrf => (
+                "This form has expired",
+                "Go back, reload the page and send the form again.".into(),
+            ),
+            PageError::NotFound => ("Not found", "There is nothing at this address.".into()),
+            PageError::Api(ApiError::Internal(_)) => (
+                "Something went wrong",
+                "The error is logged on our side. Please try again in a moment.".into(),
+            ),
+            PageError::Api(ApiError::Unavailable { .. }) => (
+                "Temporarily unavailable",
+                "The service is busy or restarting. Please try again in a moment.".into(),
+            ),
+            PageError::Api(other) => ("This did not work", other.to_string()),
+        }
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::LoginRequired => StatusCode::SEE_OTHER,
+            PageError::Forbidden(_) | PageError::BadCsrf => StatusCode::FORBIDDEN,
+            PageError::NotFound => StatusCode::NOT_FOUND,
+            PageError::Api(api) => api.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let PageError::LoginRequired = self {
+            return HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/login"))
+                .finish();
+        }
+        if let PageError::Api(ApiError::Internal(cause)) = self {
+            tracing::error!(error = %cause, debug = ?cause, "internal error on a page");
+        }
+        let (title, message) = self.describe();
+        let page = dashboard::ErrorPage {
+            status: self.status_code().as_u16(),
+            title: title.to_owned(),
+            message,
+            version: env!("CARGO_PKG_VERSION"),
+        };
+        let body = askama::Template::render(&page).unwrap_or_else(|_| title.to_owned());
+        HttpResponse::build(self.status_code())
+            .content_type("text/html; charset=utf-8")
+            .body(body)
+    }
+}

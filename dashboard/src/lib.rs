@@ -10,6 +10,10 @@ use askama_web::WebTemplate;
 pub const STYLESHEET: &str = include_str!("../static/sightline.css");
 pub const STYLESHEET_PATH: &str = "/static/sightline.css";
 
+pub mod pages;
+
+pub use pages::{Chrome, ErrorPage, FieldErrors, LoginPage, OverviewPage, RecentEvent, SignupPage};
+
 /// The landing page: what Sightline is and how to start sending events.
 #[derive(Debug, Template, WebTemplate)]
 #[template(path = "home.html")]

@@ -114,6 +114,14 @@ impl FromRequest for Caller {
     }
 }
 
+impl Caller {
+    /// The member a session token (the dashboard's cookie) belongs to, checked as a bearer
+    /// token is.
+    pub async fn from_session_token(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+        authenticate_session(state, token).await
+    }
+}
+
 fn bearer_token(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;

@@ -61,6 +61,11 @@ impl JwtKeys {
     }
 
     /// Issues a token for `user` in `tenant`; returns it with its expiry time.
+    /// How long an issued token lasts.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     pub fn issue(
         &self,
         user: UserId,

@@ -3,6 +3,8 @@
 
 pub mod api_key;
 mod caller;
+pub mod cookies;
+pub mod csrf;
 pub mod jwt;
 pub mod key_cache;
 pub mod login_throttle;

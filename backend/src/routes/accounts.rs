@@ -1,8 +1,9 @@
-//! `POST /v1/auth/signup` and `POST /v1/auth/login`.
+//! `POST /v1/auth/signup` and `POST /v1/auth/login`, and the signup and login both they and
+//! the dashboard's forms use.
 
 use super::{CONTROL_BODY_LIMIT, FieldCheck, read_json, required};
 use crate::auth::{login_throttle, password};
-use crate::domain::{Email, OrganizationName, Password, Timestamp};
+use crate::domain::{Email, OrganizationName, Password, TenantId, Timestamp, UserId};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::accounts::{self, CreateAccountError};
@@ -28,16 +29,46 @@ async fn signup(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body: SignupBody = read_json(&request, payload, CONTROL_BODY_LIMIT).await?;
+    let issued = sign_up(
+        &state,
+        body.organization.as_deref(),
+        body.email.as_deref(),
+        body.password.as_deref(),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(json!({
+        "tenant_id": issued.tenant_id,
+        "user_id": issued.user_id,
+        "token": issued.token,
+        "expires_at": issued.expires_at,
+    })))
+}
+
+/// A session token just issued, and whose it is.
+#[derive(Debug)]
+pub(crate) struct Issued {
+    pub tenant_id: TenantId,
+    pub user_id: UserId,
+    pub token: String,
+    pub expires_at: Timestamp,
+}
+
+/// Creates a tenant and its owner, and logs the owner in: the signup of the API and of the
+/// dashboard. Every field problem is reported at once.
+pub(crate) async fn sign_up(
+    state: &AppState,
+    organization: Option<&str>,
+    email: Option<&str>,
+    password: Option<&str>,
+) -> Result<Issued, ApiError> {
     let mut check = FieldCheck::default();
     let organization = check.take(
-        required("organization", body.organization.as_deref())
+        required("organization", organization)
             .and_then(|v| OrganizationName::parse("organization", v)),
     );
-    let email =
-        check.take(required("email", body.email.as_deref()).and_then(|v| Email::parse("email", v)));
-    let new_password = check.take(
-        required("password", body.password.as_deref()).and_then(|v| Password::parse("password", v)),
-    );
+    let email = check.take(required("email", email).and_then(|v| Email::parse("email", v)));
+    let new_password =
+        check.take(required("password", password).and_then(|v| Password::parse("password", v)));
     check.finish()?;
     let (Some(organization), Some(email), Some(new_password)) = (organization, email, new_password)
     else {
@@ -61,12 +92,12 @@ async fn signup(
         .issue(user_id, tenant_id, 0)
         .map_err(ApiError::internal)?;
     tracing::info!(%tenant_id, "tenant signed up");
-    Ok(HttpResponse::Created().json(json!({
-        "tenant_id": tenant_id,
-        "user_id": user_id,
-        "token": token,
-        "expires_at": Timestamp::from(expires_at),
-    })))
+    Ok(Issued {
+        tenant_id,
+        user_id,
+        token,
+        expires_at: Timestamp::from(expires_at),
+    })
 }
 
 #[derive(Deserialize)]
@@ -81,9 +112,31 @@ async fn login(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body: LoginBody = read_json(&request, payload, CONTROL_BODY_LIMIT).await?;
+    let issued = log_in(
+        &state,
+        &request,
+        body.email.as_deref(),
+        body.password.as_deref(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "token": issued.token,
+        "expires_at": issued.expires_at,
+    })))
+}
+
+/// Checks an email and password (throttled per address and email) and issues a session
+/// token: the login of the API and of the dashboard. A wrong email and a wrong password fail
+/// alike, in the same time.
+pub(crate) async fn log_in(
+    state: &AppState,
+    request: &HttpRequest,
+    email: Option<&str>,
+    given_password: Option<&str>,
+) -> Result<Issued, ApiError> {
     let mut check = FieldCheck::default();
-    let email = check.take(required("email", body.email.as_deref()));
-    let given_password = check.take(required("password", body.password.as_deref()));
+    let email = check.take(required("email", email));
+    let given_password = check.take(required("password", given_password));
     check.finish()?;
     let (Some(email), Some(given_password)) = (email, given_password) else {
         return Err(ApiError::internal("a checked field is missing"));
@@ -129,8 +182,10 @@ async fn login(
         .jwt
         .issue(record.user_id, record.tenant_id, record.session_version)
         .map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(json!({
-        "token": token,
-        "expires_at": Timestamp::from(expires_at),
-    })))
+    Ok(Issued {
+        tenant_id: record.tenant_id,
+        user_id: record.user_id,
+        token,
+        expires_at: Timestamp::from(expires_at),
+    })
 }

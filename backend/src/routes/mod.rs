@@ -1,6 +1,6 @@
 //! HTTP routes, by resource. JSON API handlers live beside the dashboard's page handlers.
 
-mod accounts;
+pub(crate) mod accounts;
 mod api_keys;
 mod attributions;
 mod body;
@@ -9,6 +9,7 @@ mod goals;
 mod health;
 mod home;
 mod members;
+mod pages;
 mod policies;
 
 use crate::domain::FieldProblem;
@@ -26,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(web::QueryConfig::default().error_handler(query_error))
         .configure(health::configure)
         .configure(home::configure)
+        .configure(pages::configure)
         .service(
             web::scope("/v1")
                 .configure(accounts::configure)

@@ -125,3 +125,19 @@ pub async fn session_member(
         Some((role, user?.session_version))
     }))
 }
+
+/// The organisation's name and the member's email, for the dashboard's header.
+pub async fn member_profile(
+    db: &DatabaseConnection,
+    tenant: &super::TenantScope,
+    user_id: UserId,
+) -> Result<Option<(String, String)>, DbErr> {
+    let Some(tenant_row) = tenants::Entity::find_by_id(tenant.id().as_uuid())
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let user = users::Entity::find_by_id(user_id.as_uuid()).one(db).await?;
+    Ok(user.map(|user| (tenant_row.name, user.email)))
+}

@@ -11,6 +11,7 @@ pub mod entities;
 pub mod events;
 pub mod goals;
 pub mod members;
+pub mod overview;
 pub mod policies;
 pub mod sessions;
 
