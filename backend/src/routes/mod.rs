@@ -10,6 +10,7 @@ mod health;
 mod home;
 mod members;
 mod policies;
+mod reports;
 
 use crate::domain::FieldProblem;
 use crate::error::ApiError;
@@ -34,7 +35,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(events::configure)
                 .configure(goals::configure)
                 .configure(attributions::configure)
-                .configure(policies::configure),
+                .configure(policies::configure)
+                .configure(reports::configure),
         )
         .default_service(web::to(not_found));
 }

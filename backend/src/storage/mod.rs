@@ -12,6 +12,7 @@ pub mod events;
 pub mod goals;
 pub mod members;
 pub mod policies;
+pub mod reports;
 pub mod sessions;
 
 use crate::config::Settings;
