@@ -10,6 +10,7 @@ mod m20261203_000001_accounts;
 mod m20261203_000002_events;
 mod m20261203_000003_goals;
 mod m20261203_000004_attributions;
+mod m20261203_000005_report_rollup;
 
 /// Runs Sightline's migrations in order.
 #[derive(Debug)]
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000002_events::Migration),
             Box::new(m20261203_000003_goals::Migration),
             Box::new(m20261203_000004_attributions::Migration),
+            Box::new(m20261203_000005_report_rollup::Migration),
         ]
     }
 }
@@ -34,6 +36,7 @@ const SOURCES: &[&str] = &[
     include_str!("m20261203_000002_events.rs"),
     include_str!("m20261203_000003_goals.rs"),
     include_str!("m20261203_000004_attributions.rs"),
+    include_str!("m20261203_000005_report_rollup.rs"),
 ];
 
 /// A short fingerprint of the migrations, so that a cached, already-migrated database (the

@@ -14,4 +14,5 @@ mod health;
 mod matching;
 mod members;
 mod recovery;
+mod reports;
 mod tenant_isolation;

@@ -247,3 +247,84 @@ async fn tenant_b_never_sees_tenant_a_attributions_or_explanations() {
         json!([])
     );
 }
+
+#[actix_web::test]
+async fn tenant_b_never_sees_tenant_a_report_rows_or_goals() {
+    use support::fixtures::{batch, conversion, detection};
+    let app = TestApp::spawn().await;
+    let a = app.signup().await;
+    let b = app.signup().await;
+    let goal = json!({"name": "g", "detection_labels": ["barcode"], "conversion_name": "purchase",
+                      "key": "session_token", "window_seconds": 3600});
+    let a_goal = app.create_goal(&a.token, &goal).await;
+    let b_goal = app.create_goal(&b.token, &goal).await;
+    let (_, a_key) = app.create_api_key(&a.token, &["ingest", "read"]).await;
+    let (_, b_key) = app.create_api_key(&b.token, &["ingest", "read"]).await;
+    // The same event ids, session token, label and entity in both tenants.
+    let events = batch(vec![
+        detection("d-1", "shared-session"),
+        conversion("c-1", "shared-session"),
+    ]);
+    app.post("/v1/events", Some(&a_key), &events)
+        .await
+        .expect(202);
+    app.post(
+        "/v1/events",
+        Some(&a_key),
+        &batch(vec![detection("d-2", "other-session")]),
+    )
+    .await
+    .expect(202);
+    app.post(
+        "/v1/events",
+        Some(&b_key),
+        &batch(vec![detection("d-1", "shared-session")]),
+    )
+    .await
+    .expect(202);
+    support::eventually("A's attribution", || async {
+        let body = app
+            .get("/v1/attributions", Some(&a_key))
+            .await
+            .expect(200)
+            .body;
+        (body["attributions"].as_array().unwrap().len() == 1).then_some(())
+    })
+    .await;
+
+    let a_report = app
+        .get("/v1/reports/labels", Some(&a_key))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(a_report["totals"]["detections"], 2);
+    assert_eq!(a_report["totals"]["matched_conversions"], 1);
+    // B sees its one detection and none of A's conversions, under any filter.
+    for query in ["", "?group_by=category", &format!("?goal={b_goal}")] {
+        let b_report = app
+            .get(&format!("/v1/reports/labels{query}"), Some(&b_key))
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(
+            b_report["totals"],
+            json!({"detections": 1, "matched_conversions": 0, "assisted_conversions": 0,
+                   "conversion_value": 0.0}),
+            "{query}"
+        );
+        assert_eq!(b_report["rows"].as_array().unwrap().len(), 1, "{query}");
+    }
+    // A's goal id answers B exactly as an unknown id does.
+    let cross = app
+        .get(&format!("/v1/reports/labels?goal={a_goal}"), Some(&b.token))
+        .await
+        .expect(404);
+    let missing = app
+        .get(
+            &format!("/v1/reports/labels?goal={}", uuid::Uuid::new_v4()),
+            Some(&b.token),
+        )
+        .await
+        .expect(404);
+    assert_eq!(cross.text, missing.text);
+}

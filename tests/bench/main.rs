@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p tests --bin sightline-bench -- ingest [--seconds 10]
 //! cargo run --release -p tests --bin sightline-bench -- matching [--sessions 1000000]
+//! cargo run --release -p tests --bin sightline-bench -- reports [--detections 1000000] [--purchase-every 10]
 //! ```
 //!
 //! `ingest` starts the real server (release build, its own fresh PostgreSQL database and Redis
@@ -15,6 +16,9 @@
 //! `matching` measures matching (see [`matching`]): the attribution lag against the real
 //! server, idle and under batched load at half the maximum rate; the matching core's matches
 //! per second in memory; and the resident memory per in-memory session.
+//!
+//! `reports` times `GET /v1/reports/labels` over a tenant bulk-loaded in PostgreSQL (see
+//! [`reports`]), without and with planner statistics.
 //!
 //! `SIGHTLINE_TEST_DATABASE_URL` and `SIGHTLINE_TEST_REDIS_URL` point it elsewhere, as for the
 //! test suite.
@@ -29,6 +33,7 @@
 mod copy_ceiling;
 mod load;
 mod matching;
+mod reports;
 mod server;
 
 use std::time::Duration;
@@ -48,6 +53,9 @@ fn usage() -> ! {
          --sessions the memory part's sessions (default 1000000). --analyze runs ANALYZE on\n\
          the event tables once, before the background load; --analyze-every N every N s\n\
          (for a PostgreSQL without autovacuum).\n\
+         \x20      sightline-bench reports [--detections N] [--runs N] [--purchase-every N]\n\
+         reports: --detections loaded (default 1000000), --runs timed requests per query (default 5),\n\
+         --purchase-every: a purchase after one session (of four detections) in N (default 10).\n\
          Server settings come from SIGHTLINE_* variables as for `sightline serve`."
     );
     std::process::exit(2);
@@ -78,6 +86,11 @@ fn main() {
         only: None,
         analyze: matching::Analyze::Never,
     };
+    let mut reports = reports::Options {
+        detections: 1_000_000,
+        runs: 5,
+        purchase_every: 10,
+    };
     let mut scenario = None;
     let mut iter = args.iter();
     let number = |iter: &mut std::slice::Iter<'_, String>| -> u64 {
@@ -90,6 +103,10 @@ fn main() {
         match arg.as_str() {
             "ingest" => scenario = Some("ingest"),
             "matching" => scenario = Some("matching"),
+            "reports" => scenario = Some("reports"),
+            "--detections" => reports.detections = number(&mut iter),
+            "--runs" => reports.runs = usize::try_from(number(&mut iter)).unwrap_or(5),
+            "--purchase-every" => reports.purchase_every = number(&mut iter),
             "--seconds" => {
                 options.phase = Duration::from_secs(number(&mut iter));
                 seconds_given = true;
@@ -132,6 +149,7 @@ fn main() {
             }
             matching::run(&matching);
         }
+        Some("reports") => reports::run(&reports),
         _ => usage(),
     }
 }

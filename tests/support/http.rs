@@ -101,6 +101,38 @@ impl TestApp {
         }
     }
 
+    /// A GET with one extra request header (such as `Accept`).
+    pub async fn get_with_header(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        header: (&str, &str),
+    ) -> Response {
+        let mut request = self
+            .client
+            .get(format!("{}{path}", self.base_url))
+            .insert_header(header);
+        if let Some(token) = token {
+            request = request.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        let mut response = request
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("request to {path} failed: {err}"));
+        let bytes = response
+            .body()
+            .limit(16 * 1024 * 1024)
+            .await
+            .expect("read the response body");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        Response {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        }
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
         self.send(Method::GET, path, token, None).await
     }

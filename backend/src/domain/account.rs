@@ -189,6 +189,14 @@ impl Role {
     pub fn can_read_events(self) -> bool {
         !matches!(self, Role::Viewer)
     }
+
+    /// Every role reads reports; for viewers, they are all there is to read.
+    pub fn can_read_reports(self) -> bool {
+        matches!(
+            self,
+            Role::Owner | Role::Admin | Role::Analyst | Role::Viewer
+        )
+    }
 }
 
 /// What an API key may do.

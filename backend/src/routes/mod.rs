@@ -11,6 +11,7 @@ mod home;
 mod members;
 mod pages;
 mod policies;
+mod reports;
 
 use crate::domain::FieldProblem;
 use crate::error::ApiError;
@@ -36,7 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(events::configure)
                 .configure(goals::configure)
                 .configure(attributions::configure)
-                .configure(policies::configure),
+                .configure(policies::configure)
+                .configure(reports::configure),
         )
         .default_service(web::to(not_found));
 }

@@ -1,0 +1,421 @@
+//! The label report (`GET /v1/reports/labels`): detections per (label, entity or category,
+//! model version) with the conversions attributed to them, aggregated at query time.
+//!
+//! Three plain statements, each a scan and an aggregate with no join on event tables, so
+//! that the plan cannot collapse when the planner has no statistics (this project's
+//! PostgreSQL runs without autovacuum): the detection groups, the attribution figures per
+//! group, and the attribution totals. They run concurrently, each on its own pooled
+//! connection. The rows are the detection groups; the attribution figures are attached to
+//! them here.
+//!
+//! On PostgreSQL, detections are read from the daily rollup `report_detection_days` for the
+//! whole UTC days of the range, and from `detections` for the partial days at its edges;
+//! triggers keep the rollup exact (migration 000005). Attributions are always read raw:
+//! their cost grows with the attributions in the range, not with the detections.
+//!
+//! Attributions carry copies of their detection's label, entity, category, model version
+//! and event time (`detection_time`), so they are grouped on their own table. Test events
+//! match only test events, so an attribution's `is_test` is its detection's too.
+
+use super::TenantScope;
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement,
+    TransactionTrait, Value,
+};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// What the second column of a row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Entity,
+    Category,
+}
+
+impl GroupBy {
+    fn column(self) -> &'static str {
+        match self {
+            GroupBy::Entity => "entity_id",
+            GroupBy::Category => "category",
+        }
+    }
+}
+
+/// Whose attributions count.
+#[derive(Debug, Clone)]
+pub enum GoalFilter {
+    /// Every active goal of the tenant; every label.
+    AllActive,
+    /// One goal: only its detection labels, only its attributions.
+    One { id: Uuid, labels: Vec<String> },
+}
+
+/// What the report covers.
+#[derive(Debug, Clone)]
+pub struct LabelQuery {
+    /// Inclusive, on the detection's `event_time`.
+    pub from: DateTime<Utc>,
+    /// Exclusive.
+    pub to: DateTime<Utc>,
+    /// Empty: every model version.
+    pub model_versions: Vec<String>,
+    pub goal: GoalFilter,
+    pub group_by: GroupBy,
+}
+
+/// The identity of a row: (label, entity id or category, model version). A category can be
+/// absent (`None`); an entity id never is.
+pub type RowKey = (String, Option<String>, String);
+
+/// One row of the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelRow {
+    pub key: RowKey,
+    pub detections: i64,
+    pub matched_conversions: i64,
+    pub assisted_conversions: i64,
+    pub conversion_value: f64,
+    pub first_detect_time: DateTime<Utc>,
+}
+
+/// The report's totals: each conversion once, whichever rows it appears in.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Totals {
+    pub detections: i64,
+    pub matched_conversions: i64,
+    pub assisted_conversions: i64,
+    pub conversion_value: f64,
+}
+
+/// Every row (unordered) and the totals.
+#[derive(Debug, Clone, Default)]
+pub struct LabelReport {
+    pub rows: Vec<LabelRow>,
+    pub totals: Totals,
+}
+
+/// The attribution figures of one row.
+#[derive(Debug, Default, Clone, Copy)]
+struct Credits {
+    matched: i64,
+    assisted: i64,
+    value: f64,
+}
+
+/// Runs the report for `tenant`.
+pub async fn labels(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+    query: &LabelQuery,
+) -> Result<LabelReport, DbErr> {
+    let backend = db.get_database_backend();
+    let groups = detection_groups(backend, tenant, query);
+    let per_row = credits_per_row(backend, tenant, query);
+    let totals = credit_totals(backend, tenant, query);
+    let (groups, per_row, totals) =
+        tokio::try_join!(run(db, groups), run(db, per_row), run(db, totals),)?;
+
+    let mut credits: HashMap<RowKey, Credits> = HashMap::with_capacity(per_row.len());
+    for row in &per_row {
+        credits.insert(
+            row_key(row)?,
+            Credits {
+                matched: row.try_get("", "matched")?,
+                assisted: row.try_get("", "assisted")?,
+                value: row.try_get::<Option<f64>>("", "value")?.unwrap_or(0.0),
+            },
+        );
+    }
+    let mut report = LabelReport::default();
+    report.rows.reserve(groups.len());
+    for row in &groups {
+        let key = row_key(row)?;
+        let detections: i64 = row.try_get("", "detections")?;
+        let first_detect_time: DateTime<Utc> = row.try_get("", "first_detect_time")?;
+        // An attribution's row is always a detection group: its fields are the detection's.
+        let credit = credits.get(&key).copied().unwrap_or_default();
+        report.totals.detections += detections;
+        report.rows.push(LabelRow {
+            key,
+            detections,
+            matched_conversions: credit.matched,
+            assisted_conversions: credit.assisted,
+            conversion_value: credit.value,
+            first_detect_time,
+        });
+    }
+    if let Some(totals) = totals.first() {
+        report.totals.matched_conversions = totals.try_get("", "matched")?;
+        report.totals.assisted_conversions = totals.try_get("", "assisted")?;
+        report.totals.conversion_value = totals.try_get::<Option<f64>>("", "value")?.unwrap_or(0.0);
+    }
+    Ok(report)
+}
+
+/// How PostgreSQL runs a report statement. Working memory enough to group a few hundred
+/// thousand attributions in memory (the default 4 MB spills them to disk), and grouping by
+/// hashing rather than sorting: without statistics the planner takes every table for a
+/// few rows and sorts, and sorting 100,000 attribution lines by their text columns took
+/// 3-5 times as long as hashing them on this project's machines (tests/bench/RESULTS.md,
+/// "Reports"). The rows are ordered in Rust, so no statement needs a sort.
+const PLAN: &str = "SET LOCAL work_mem = '32MB'; SET LOCAL enable_sort = off";
+
+/// Runs one statement; on PostgreSQL in its own transaction, for the `SET LOCAL`s of [`PLAN`].
+async fn run(db: &DatabaseConnection, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return db.query_all_raw(statement).await;
+    }
+    let txn = db.begin().await?;
+    txn.execute_unprepared(PLAN).await?;
+    let rows = txn.query_all_raw(statement).await?;
+    txn.commit().await?;
+    Ok(rows)
+}
+
+fn row_key(row: &QueryResult) -> Result<RowKey, DbErr> {
+    Ok((
+        row.try_get("", "label")?,
+        row.try_get("", "grp")?,
+        row.try_get("", "model_version")?,
+    ))
+}
+
+/// `SELECT label, <group>, model_version, count, min(event_time)` over the tenant's
+/// non-test detections in the range. On PostgreSQL the whole UTC days of the range come
+/// from the daily rollup (migration 000005) and only the partial days at its edges from
+/// `detections`; SQLite groups `detections` alone.
+fn detection_groups(backend: DbBackend, tenant: &TenantScope, query: &LabelQuery) -> Statement {
+    let mut sql = Sql::new(backend, tenant);
+    let full_days = (backend == DbBackend::Postgres)
+        .then(|| whole_days(query.from, query.to))
+        .flatten();
+    let branches = match full_days {
+        None => vec![raw_detections(&mut sql, query, query.from, query.to)],
+        Some((first, end)) => {
+            let rolled = rolled_up_days(&mut sql, query, first, end);
+            vec![
+                rolled,
+                raw_detections(&mut sql, query, query.from, midnight(first)),
+                raw_detections(&mut sql, query, midnight(end), query.to),
+            ]
+        }
+    };
+    let union = branches.join(" UNION ALL ");
+    sql.finish(format!(
+        "SELECT label, grp, model_version, CAST(sum(n) AS BIGINT) AS detections, \
+         min(t) AS first_detect_time FROM ({union}) AS u \
+         GROUP BY label, grp, model_version"
+    ))
+}
+
+/// The whole UTC days inside [from, to), as [first, end) dates; `None` when there are none.
+fn whole_days(from: DateTime<Utc>, to: DateTime<Utc>) -> Option<(NaiveDate, NaiveDate)> {
+    let floor = from.date_naive();
+    let first = if midnight(floor) == from {
+        floor
+    } else {
+        floor.succ_opt()?
+    };
+    let end = to.date_naive();
+    (first < end).then_some((first, end))
+}
+
+fn midnight(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(NaiveTime::MIN).and_utc()
+}
+
+/// The rollup's rows of the days [first, end), one per (day, label, entity, category,
+/// model version).
+fn rolled_up_days(sql: &mut Sql, query: &LabelQuery, first: NaiveDate, end: NaiveDate) -> String {
+    let tenant = sql.param(sql.tenant);
+    let first = sql.param(first);
+    let end = sql.param(end);
+    let filters = sql.row_filters(query);
+    // A missing category is '' in the rollup, NULL everywhere else.
+    let group = match query.group_by {
+        GroupBy::Entity => "entity_id",
+        GroupBy::Category => "nullif(category, '')",
+    };
+    format!(
+        "SELECT label, {group} AS grp, model_version, detections AS n, first_time AS t \
+         FROM report_detection_days WHERE tenant_id = {tenant} AND day >= {first} \
+         AND day < {end}{filters}"
+    )
+}
+
+/// The raw detections of [from, to), one line each.
+fn raw_detections(
+    sql: &mut Sql,
+    query: &LabelQuery,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> String {
+    let tenant = sql.param(sql.tenant);
+    let from = sql.param(from);
+    let to = sql.param(to);
+    let filters = sql.row_filters(query);
+    format!(
+        "SELECT label, {group} AS grp, model_version, 1 AS n, event_time AS t FROM detections \
+         WHERE tenant_id = {tenant} AND NOT is_test AND event_time >= {from} \
+         AND event_time < {to}{filters}",
+        group = query.group_by.column()
+    )
+}
+
+/// The attributions that count, reduced to one line per (row, conversion): whether any of
+/// them is direct, and the conversion's value. A conversion credited by several goals or
+/// several detections of a row is one line, so it counts once in the row, and as matched
+/// when any of its credits in the row is direct.
+fn credit_lines(sql: &mut Sql, query: &LabelQuery, per_row: bool) -> String {
+    let tenant = sql.param(sql.tenant);
+    let from = sql.param(query.from);
+    let to = sql.param(query.to);
+    let goal = match &query.goal {
+        GoalFilter::AllActive => {
+            // Inactive goals have no attributions once their change is applied; the filter
+            // keeps a report consistent with the goal list in between.
+            let tenant = sql.param(sql.tenant);
+            format!(" AND goal_id IN (SELECT id FROM goals WHERE tenant_id = {tenant} AND active)")
+        }
+        GoalFilter::One { id, .. } => format!(" AND goal_id = {}", sql.param(*id)),
+    };
+    let filters = sql.row_filters(query);
+    let (select, group_by) = if per_row {
+        let column = query.group_by.column();
+        (
+            format!("label, {column} AS grp, model_version, "),
+            format!("label, {column}, model_version, "),
+        )
+    } else {
+        (String::new(), String::new())
+    };
+    format!(
+        "SELECT {select}conversion_event_id, \
+         max(CASE WHEN kind = 'direct' THEN 1 ELSE 0 END) AS direct, max(value) AS value \
+         FROM attributions WHERE tenant_id = {tenant} AND NOT is_test \
+         AND detection_time >= {from} AND detection_time < {to}{goal}{filters} \
+         GROUP BY {group_by}conversion_event_id"
+    )
+}
+
+/// Per row: distinct matched conversions, distinct assisted ones not matched in the row,
+/// and the value of the matched ones.
+fn credits_per_row(backend: DbBackend, tenant: &TenantScope, query: &LabelQuery) -> Statement {
+    let mut sql = Sql::new(backend, tenant);
+    let lines = credit_lines(&mut sql, query, true);
+    sql.finish(format!(
+        "SELECT label, grp, model_version, {FIGURES} FROM ({lines}) AS lines \
+         GROUP BY label, grp, model_version"
+    ))
+}
+
+/// The same figures over the whole report, each conversion once.
+fn credit_totals(backend: DbBackend, tenant: &TenantScope, query: &LabelQuery) -> Statement {
+    let mut sql = Sql::new(backend, tenant);
+    let lines = credit_lines(&mut sql, query, false);
+    sql.finish(format!("SELECT {FIGURES} FROM ({lines}) AS lines"))
+}
+
+/// Over no lines at all, `sum` is NULL: the counts are coalesced to 0 (the value is read as
+/// an optional number).
+const FIGURES: &str = "coalesce(sum(direct), 0) AS matched, \
+     coalesce(sum(1 - direct), 0) AS assisted, \
+     sum(CASE WHEN direct = 1 THEN value END) AS value";
+
+/// A statement being written: its parameters, numbered for the backend.
+struct Sql {
+    backend: DbBackend,
+    tenant: Uuid,
+    params: Vec<Value>,
+}
+
+impl Sql {
+    fn new(backend: DbBackend, tenant: &TenantScope) -> Self {
+        Self {
+            backend,
+            tenant: tenant.id().as_uuid(),
+            params: Vec::new(),
+        }
+    }
+
+    /// Adds a parameter; returns its placeholder. Placeholders must appear in the text in
+    /// the order they were added (SQLite's `?` are positional).
+    fn param(&mut self, value: impl Into<Value>) -> String {
+        self.params.push(value.into());
+        match self.backend {
+            DbBackend::Postgres => format!("${}", self.params.len()),
+            _ => "?".to_owned(),
+        }
+    }
+
+    fn list(&mut self, values: &[String]) -> String {
+        values
+            .iter()
+            .map(|value| self.param(value.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The conditions on a row's fields: model versions, and the goal's labels.
+    fn row_filters(&mut self, query: &LabelQuery) -> String {
+        let mut conditions = String::new();
+        if !query.model_versions.is_empty() {
+            let versions = self.list(&query.model_versions);
+            conditions.push_str(&format!(" AND model_version IN ({versions})"));
+        }
+        if let GoalFilter::One { labels, .. } = &query.goal {
+            if labels.is_empty() {
+                // A goal always has a label; without one nothing would qualify anyway.
+                conditions.push_str(" AND 1 = 0");
+            } else {
+                let labels = self.list(labels);
+                conditions.push_str(&format!(" AND label IN ({labels})"));
+            }
+        }
+        conditions
+    }
+
+    fn finish(self, sql: String) -> Statement {
+        Statement::from_sql_and_values(self.backend, sql, self.params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    fn date(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap_or_default()
+    }
+
+    #[test]
+    fn whole_days_are_those_entirely_inside_the_range() {
+        assert_eq!(
+            whole_days(at("2026-12-01T06:00:00Z"), at("2026-12-03T18:00:00Z")),
+            Some((date("2026-12-02"), date("2026-12-03")))
+        );
+        // Midnight edges belong to the whole days: `from` inclusive, `to` exclusive.
+        assert_eq!(
+            whole_days(at("2026-12-01T00:00:00Z"), at("2026-12-03T00:00:00Z")),
+            Some((date("2026-12-01"), date("2026-12-03")))
+        );
+        assert_eq!(
+            whole_days(
+                at("2026-12-01T00:00:00.001Z"),
+                at("2026-12-02T23:59:59.999Z")
+            ),
+            None
+        );
+        assert_eq!(
+            whole_days(at("2026-12-01T06:00:00Z"), at("2026-12-01T18:00:00Z")),
+            None
+        );
+    }
+}
