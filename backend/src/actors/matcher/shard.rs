@@ -32,6 +32,18 @@ const SWEEP_EVERY: Duration = Duration::from_secs(10);
 /// Waits between retries of a failed round: doubling up to the last.
 const RETRY_DELAYS_MS: [u64; 6] = [50, 100, 250, 500, 1000, 2000];
 
+/// Where a round's time went, for the debug log.
+#[derive(Debug, Default)]
+struct RoundTiming {
+    pieces: usize,
+    /// Sessions made resident (from hot copies or the database).
+    loaded: usize,
+    /// Goals, hot copies and database loads.
+    prepare: Duration,
+    /// The in-memory round.
+    apply: Duration,
+}
+
 pub struct Shard {
     db: DatabaseConnection,
     goals: Arc<GoalCache>,
@@ -80,6 +92,7 @@ impl Shard {
             return;
         }
         self.busy = true;
+        let started = Instant::now();
         let take = self.pending.len().min(MAX_ROUND_WORK);
         let round: Vec<Work> = self.pending.drain(..take).collect();
 
@@ -132,7 +145,14 @@ impl Shard {
             Ok::<_, DbErr>((goals, loaded))
         };
         ctx.spawn(prepare.into_actor(self).then(move |prepared, act, _| {
+            let mut timing = RoundTiming {
+                pieces: round.len(),
+                loaded: prepared.as_ref().map_or(0, |(_, loaded)| loaded.len()),
+                prepare: started.elapsed(),
+                ..RoundTiming::default()
+            };
             let computed = prepared.map(|(goals, loaded)| act.apply(&round, &goals, loaded));
+            timing.apply = started.elapsed() - timing.prepare;
             let db = act.db.clone();
             async move {
                 match computed {
@@ -148,7 +168,18 @@ impl Shard {
                 }
             }
             .into_actor(act)
-            .map(move |(outcome, touched), act, ctx| act.finish(round, outcome, touched, ctx))
+            .map(move |(outcome, touched), act, ctx| {
+                let write = started.elapsed() - timing.prepare - timing.apply;
+                tracing::debug!(
+                    pieces = timing.pieces,
+                    loaded = timing.loaded,
+                    prepare_ms = timing.prepare.as_secs_f64() * 1e3,
+                    apply_ms = timing.apply.as_secs_f64() * 1e3,
+                    write_ms = write.as_secs_f64() * 1e3,
+                    "matching round"
+                );
+                act.finish(round, outcome, touched, ctx)
+            })
         }));
     }
 
