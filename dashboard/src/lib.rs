@@ -10,8 +10,15 @@ use askama_web::WebTemplate;
 pub const STYLESHEET: &str = include_str!("../static/sightline.css");
 pub const STYLESHEET_PATH: &str = "/static/sightline.css";
 
+/// The one script: progressive enhancement only (the copy buttons); every page works without
+/// it. Served at [`SCRIPT_PATH`], so the CSP can forbid inline script.
+pub const SCRIPT: &str = include_str!("../static/sightline.js");
+pub const SCRIPT_PATH: &str = "/static/sightline.js";
+
+pub mod keys;
 pub mod pages;
 
+pub use keys::{CreatedKey, KeyRow, KeysPage};
 pub use pages::{Chrome, ErrorPage, FieldErrors, LoginPage, OverviewPage, RecentEvent, SignupPage};
 
 /// The landing page: what Sightline is and how to start sending events.

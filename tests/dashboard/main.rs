@@ -1,19 +1,21 @@
 //! The dashboard in a real headless Chromium: signing up, in and out, the overview, and the
 //! protections around its forms (CSRF token, cookie attributes, security headers).
 
+mod keys;
+
 use serde_json::json;
 use support::TestApp;
 use support::browser::Browser;
 use support::fixtures::{conversion, detection};
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
-fn unique_email() -> String {
+pub(crate) fn unique_email() -> String {
     format!("owner-{}@acme.test", uuid::Uuid::new_v4().simple())
 }
 
 /// Signs up through the form, which lands on the overview.
-async fn sign_up_in_browser(app: &TestApp, browser: &Browser, email: &str) {
+pub(crate) async fn sign_up_in_browser(app: &TestApp, browser: &Browser, email: &str) {
     browser.goto(&format!("{}/signup", app.base_url)).await;
     browser.fill("#organization", "Acme Optics").await;
     browser.fill("#email", email).await;

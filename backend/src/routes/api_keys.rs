@@ -5,7 +5,7 @@ use crate::auth::{Caller, api_key, key_cache};
 use crate::domain::{ApiKeyId, ApiKeyName, Scopes};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::storage::api_keys::{self, NewApiKey};
+use crate::storage::api_keys::{self, ApiKeyInfo, NewApiKey};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
@@ -31,11 +31,35 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_manager()?;
     let body: CreateBody = read_json(&request, payload, CONTROL_BODY_LIMIT).await?;
+    let (info, secret) = create_key(
+        &state,
+        &caller,
+        body.name.as_deref(),
+        body.scopes.as_deref(),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(json!({
+        "id": info.id,
+        "name": info.name,
+        "scopes": info.scopes,
+        "key": secret,
+        "prefix": info.prefix,
+        "created_at": info.created_at,
+    })))
+}
+
+/// Creates a key for the caller's tenant (an owner or admin); returns it with its secret,
+/// which is shown this once and stored only as a hash.
+pub(crate) async fn create_key(
+    state: &AppState,
+    caller: &Caller,
+    name: Option<&str>,
+    scopes: Option<&[String]>,
+) -> Result<(ApiKeyInfo, String), ApiError> {
+    caller.require_manager()?;
     let mut check = FieldCheck::default();
-    let name = check
-        .take(required("name", body.name.as_deref()).and_then(|v| ApiKeyName::parse("name", v)));
-    let scopes = check
-        .take(required("scopes", body.scopes.as_deref()).and_then(|v| Scopes::parse("scopes", v)));
+    let name = check.take(required("name", name).and_then(|v| ApiKeyName::parse("name", v)));
+    let scopes = check.take(required("scopes", scopes).and_then(|v| Scopes::parse("scopes", v)));
     check.finish()?;
     let (Some(name), Some(scopes)) = (name, scopes) else {
         return Err(ApiError::internal("a checked field is missing"));
@@ -53,14 +77,7 @@ async fn create(
         },
     )
     .await?;
-    Ok(HttpResponse::Created().json(json!({
-        "id": info.id,
-        "name": info.name,
-        "scopes": info.scopes,
-        "key": generated.secret,
-        "prefix": info.prefix,
-        "created_at": info.created_at,
-    })))
+    Ok((info, generated.secret))
 }
 
 async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
@@ -74,8 +91,18 @@ async fn revoke(
     caller: Caller,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
+    revoke_key(&state, &caller, ApiKeyId::from_uuid(id.into_inner())).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Revokes one of the caller's tenant's keys (an owner or admin); it stops working at once.
+/// Another tenant's key, or none, is `NotFound`.
+pub(crate) async fn revoke_key(
+    state: &AppState,
+    caller: &Caller,
+    id: ApiKeyId,
+) -> Result<(), ApiError> {
     caller.require_manager()?;
-    let id = ApiKeyId::from_uuid(id.into_inner());
     let hash = api_keys::hash_of(&state.db, caller.tenant(), id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -88,5 +115,5 @@ async fn revoke(
     if !api_keys::revoke(&state.db, caller.tenant(), caller.actor(), id).await? {
         return Err(ApiError::NotFound);
     }
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }

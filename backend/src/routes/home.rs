@@ -6,7 +6,8 @@ use dashboard::HomePage;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
-        .route(dashboard::STYLESHEET_PATH, web::get().to(stylesheet));
+        .route(dashboard::STYLESHEET_PATH, web::get().to(stylesheet))
+        .route(dashboard::SCRIPT_PATH, web::get().to(script));
 }
 
 async fn home(request: HttpRequest) -> HomePage {
@@ -22,4 +23,11 @@ async fn stylesheet() -> HttpResponse {
         .insert_header((header::CONTENT_TYPE, "text/css; charset=utf-8"))
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(dashboard::STYLESHEET)
+}
+
+async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/javascript; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(dashboard::SCRIPT)
 }

@@ -1,7 +1,7 @@
 //! HTTP routes, by resource. JSON API handlers live beside the dashboard's page handlers.
 
 pub(crate) mod accounts;
-mod api_keys;
+pub(crate) mod api_keys;
 mod attributions;
 mod body;
 mod events;

@@ -3,6 +3,7 @@
 //! the CSRF token, and are answered with a redirect (no state ever changes on a GET).
 
 mod account;
+mod keys;
 mod overview;
 
 use crate::auth::{Caller, CallerKind, cookies, csrf};
@@ -19,6 +20,7 @@ use std::pin::Pin;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(account::configure)
+        .configure(keys::configure)
         .configure(overview::configure);
 }
 
