@@ -15,10 +15,12 @@ pub const STYLESHEET_PATH: &str = "/static/sightline.css";
 pub const SCRIPT: &str = include_str!("../static/sightline.js");
 pub const SCRIPT_PATH: &str = "/static/sightline.js";
 
+pub mod explain;
 pub mod goals;
 pub mod keys;
 pub mod pages;
 
+pub use explain::{ExplainPage, ExplainedCandidate, ExplainedGoal};
 pub use goals::{GoalEditPage, GoalForm, GoalRow, GoalsPage};
 pub use keys::{CreatedKey, KeyRow, KeysPage};
 pub use pages::{Chrome, ErrorPage, FieldErrors, LoginPage, OverviewPage, RecentEvent, SignupPage};

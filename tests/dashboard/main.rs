@@ -1,7 +1,9 @@
 //! The dashboard in a real headless Chromium: signing up, in and out, the overview, and the
 //! protections around its forms (CSRF token, cookie attributes, security headers).
 
+mod explain;
 mod goals;
+mod isolation;
 mod keys;
 
 use serde_json::json;

@@ -60,27 +60,27 @@ async fn list(
     Ok(HttpResponse::Ok().json(json!({ "attributions": rows })))
 }
 
-#[derive(Serialize)]
-struct Explanation {
-    conversion_event_id: String,
-    goals: Vec<GoalExplanation>,
+#[derive(Debug, Serialize)]
+pub(crate) struct Explanation {
+    pub conversion_event_id: String,
+    pub goals: Vec<GoalExplanation>,
 }
 
-#[derive(Serialize)]
-struct GoalExplanation {
-    goal_id: Uuid,
-    name: String,
-    candidates: Vec<Candidate>,
+#[derive(Debug, Serialize)]
+pub(crate) struct GoalExplanation {
+    pub goal_id: Uuid,
+    pub name: String,
+    pub candidates: Vec<Candidate>,
 }
 
-#[derive(Serialize)]
-struct Candidate {
-    detection_event_id: String,
-    event_time: Timestamp,
-    label: String,
-    entity_id: String,
-    confidence: f64,
-    verdict: &'static str,
+#[derive(Debug, Serialize)]
+pub(crate) struct Candidate {
+    pub detection_event_id: String,
+    pub event_time: Timestamp,
+    pub label: String,
+    pub entity_id: String,
+    pub confidence: f64,
+    pub verdict: &'static str,
 }
 
 /// Every active goal for the conversion's name, each detection sharing a tracking key with
@@ -90,8 +90,18 @@ async fn explain(
     caller: Caller,
     event_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(explanation(&state, &caller, &event_id).await?))
+}
+
+/// The explanation of one of the caller's tenant's conversions (API and dashboard); an
+/// unknown conversion, or another tenant's, is `NotFound`.
+pub(crate) async fn explanation(
+    state: &AppState,
+    caller: &Caller,
+    event_id: &str,
+) -> Result<Explanation, ApiError> {
     caller.require_access(Scope::Read, Role::can_read_events)?;
-    let conversion = sessions::conversion(&state.db, caller.tenant(), &event_id)
+    let conversion = sessions::conversion(&state.db, caller.tenant(), event_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     let goals: Vec<_> = goals::list(&state.db, caller.tenant())
@@ -141,8 +151,8 @@ async fn explain(
             }
         })
         .collect();
-    Ok(HttpResponse::Ok().json(Explanation {
+    Ok(Explanation {
         conversion_event_id: conversion.event_id.to_string(),
         goals: explained,
-    }))
+    })
 }

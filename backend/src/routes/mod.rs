@@ -2,7 +2,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod api_keys;
-mod attributions;
+pub(crate) mod attributions;
 mod body;
 mod events;
 mod goals;

@@ -3,6 +3,7 @@
 //! the CSRF token, and are answered with a redirect (no state ever changes on a GET).
 
 mod account;
+mod explain;
 mod goals;
 mod keys;
 mod overview;
@@ -21,6 +22,7 @@ use std::pin::Pin;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(account::configure)
+        .configure(explain::configure)
         .configure(goals::configure)
         .configure(keys::configure)
         .configure(overview::configure);

@@ -1,0 +1,60 @@
+//! The explain page: every related detection of a conversion with its verdict, in words.
+
+use super::{PASSWORD, sign_up_in_browser, unique_email};
+use serde_json::json;
+use support::TestApp;
+use support::browser::Browser;
+use support::fixtures::{conversion, detection, time_ago};
+
+#[actix_web::test]
+async fn explain_shows_each_detection_s_verdict_for_a_conversion() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::start().await;
+    let email = unique_email();
+    sign_up_in_browser(&app, &browser, &email).await;
+    let token = app.login(&email, PASSWORD).await;
+    let (_, key) = app.create_api_key(&token, &["ingest", "read"]).await;
+    app.create_goal(
+        &token,
+        &json!({"name": "Scan to purchase", "detection_labels": ["barcode"],
+                "conversion_name": "purchase", "key": "session_token", "window_seconds": 3600,
+                "min_confidence": 0.5}),
+    )
+    .await;
+    let mut unsure = detection("d-unsure", "s-1");
+    unsure["confidence"] = json!(0.3);
+    let mut later = detection("d-later", "s-1");
+    later["event_time"] = json!(time_ago(5));
+    let events =
+        json!({"events": [detection("d-sure", "s-1"), unsure, later, conversion("c-1", "s-1")]});
+    app.post("/v1/events", Some(&key), &events)
+        .await
+        .expect(202);
+
+    browser.click("nav a[href='/app/explain']").await;
+    browser.fill("#event_id", "c-1").await;
+    browser.click("form.search button[type=submit]").await;
+    let table = browser.text(".explained-goal").await;
+    assert!(table.contains("Scan to purchase"), "{table}");
+    for (detection, verdict) in [
+        ("d-sure", "direct"),
+        ("d-unsure", "below_threshold"),
+        ("d-later", "after_conversion"),
+    ] {
+        let line = table
+            .lines()
+            .find(|line| line.contains(detection))
+            .unwrap_or_else(|| panic!("{detection} is listed: {table}"));
+        assert!(line.contains(verdict), "{detection}: {line}");
+    }
+    assert!(table.contains("its confidence is under the goal's minimum"));
+    browser.screenshot("explain").await;
+
+    browser.fill("#event_id", "c-unknown").await;
+    browser.click("form.search button[type=submit]").await;
+    assert_eq!(
+        browser.text(".form-error").await,
+        "No conversion with the event id “c-unknown”."
+    );
+    browser.close().await;
+}
