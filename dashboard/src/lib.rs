@@ -19,11 +19,13 @@ pub mod explain;
 pub mod goals;
 pub mod keys;
 pub mod pages;
+pub mod settings;
 
 pub use explain::{ExplainPage, ExplainedCandidate, ExplainedGoal};
 pub use goals::{GoalEditPage, GoalForm, GoalRow, GoalsPage};
 pub use keys::{CreatedKey, KeyRow, KeysPage};
 pub use pages::{Chrome, ErrorPage, FieldErrors, LoginPage, OverviewPage, RecentEvent, SignupPage};
+pub use settings::SettingsPage;
 
 /// The landing page: what Sightline is and how to start sending events.
 #[derive(Debug, Template, WebTemplate)]

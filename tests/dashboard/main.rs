@@ -5,6 +5,7 @@ mod explain;
 mod goals;
 mod isolation;
 mod keys;
+mod settings;
 
 use serde_json::json;
 use support::TestApp;

@@ -7,6 +7,7 @@ mod explain;
 mod goals;
 mod keys;
 mod overview;
+mod settings;
 
 use crate::auth::{Caller, CallerKind, cookies, csrf};
 use crate::domain::Role;
@@ -25,7 +26,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(explain::configure)
         .configure(goals::configure)
         .configure(keys::configure)
-        .configure(overview::configure);
+        .configure(overview::configure)
+        .configure(settings::configure);
 }
 
 /// A logged-in member on a dashboard page.
