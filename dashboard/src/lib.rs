@@ -10,9 +10,13 @@ use askama_web::WebTemplate;
 pub const STYLESHEET: &str = include_str!("../static/sightline.css");
 pub const STYLESHEET_PATH: &str = "/static/sightline.css";
 
+pub mod chart;
 pub mod pages;
+pub mod reports;
 
+pub use chart::{DailyChart, Series};
 pub use pages::{Chrome, ErrorPage, FieldErrors, LoginPage, OverviewPage, RecentEvent, SignupPage};
+pub use reports::{Column, FilterOption, ReportRow, ReportTotals, ReportsPage};
 
 /// The landing page: what Sightline is and how to start sending events.
 #[derive(Debug, Template, WebTemplate)]

@@ -1,6 +1,8 @@
 //! The dashboard in a real headless Chromium: signing up, in and out, the overview, and the
 //! protections around its forms (CSRF token, cookie attributes, security headers).
 
+mod reports;
+
 use serde_json::json;
 use support::TestApp;
 use support::browser::Browser;

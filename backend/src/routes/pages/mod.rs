@@ -4,6 +4,7 @@
 
 mod account;
 mod overview;
+mod reports;
 
 use crate::auth::{Caller, CallerKind, cookies, csrf};
 use crate::domain::Role;
@@ -19,7 +20,8 @@ use std::pin::Pin;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(account::configure)
-        .configure(overview::configure);
+        .configure(overview::configure)
+        .configure(reports::configure);
 }
 
 /// A logged-in member on a dashboard page.
