@@ -15,16 +15,20 @@ pub const STYLESHEET_PATH: &str = "/static/sightline.css";
 pub const SCRIPT: &str = include_str!("../static/sightline.js");
 pub const SCRIPT_PATH: &str = "/static/sightline.js";
 
+pub mod chart;
 pub mod explain;
 pub mod goals;
 pub mod keys;
 pub mod pages;
+pub mod reports;
 pub mod settings;
 
+pub use chart::{DailyChart, Series};
 pub use explain::{ExplainPage, ExplainedCandidate, ExplainedGoal};
 pub use goals::{GoalEditPage, GoalForm, GoalRow, GoalsPage};
 pub use keys::{CreatedKey, KeyRow, KeysPage};
 pub use pages::{Chrome, ErrorPage, FieldErrors, LoginPage, OverviewPage, RecentEvent, SignupPage};
+pub use reports::{Column, FilterOption, ReportRow, ReportTotals, ReportsPage};
 pub use settings::SettingsPage;
 
 /// The landing page: what Sightline is and how to start sending events.

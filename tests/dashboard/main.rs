@@ -5,6 +5,7 @@ mod explain;
 mod goals;
 mod isolation;
 mod keys;
+mod reports;
 mod settings;
 
 use serde_json::json;

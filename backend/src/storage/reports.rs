@@ -17,6 +17,10 @@
 //! and event time (`detection_time`), so they are grouped on their own table. Test events
 //! match only test events, so an attribution's `is_test` is its detection's too.
 
+mod days;
+
+pub use days::{DayFigures, per_day};
+
 use super::TenantScope;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use sea_orm::{
@@ -271,15 +275,7 @@ fn credit_lines(sql: &mut Sql, query: &LabelQuery, per_row: bool) -> String {
     let tenant = sql.param(sql.tenant);
     let from = sql.param(query.from);
     let to = sql.param(query.to);
-    let goal = match &query.goal {
-        GoalFilter::AllActive => {
-            // Inactive goals have no attributions once their change is applied; the filter
-            // keeps a report consistent with the goal list in between.
-            let tenant = sql.param(sql.tenant);
-            format!(" AND goal_id IN (SELECT id FROM goals WHERE tenant_id = {tenant} AND active)")
-        }
-        GoalFilter::One { id, .. } => format!(" AND goal_id = {}", sql.param(*id)),
-    };
+    let goal = goal_condition(sql, query);
     let filters = sql.row_filters(query);
     let (select, group_by) = if per_row {
         let column = query.group_by.column();
@@ -297,6 +293,19 @@ fn credit_lines(sql: &mut Sql, query: &LabelQuery, per_row: bool) -> String {
          AND detection_time >= {from} AND detection_time < {to}{goal}{filters} \
          GROUP BY {group_by}conversion_event_id"
     )
+}
+
+/// Which goals' attributions count.
+fn goal_condition(sql: &mut Sql, query: &LabelQuery) -> String {
+    match &query.goal {
+        GoalFilter::AllActive => {
+            // Inactive goals have no attributions once their change is applied; the filter
+            // keeps a report consistent with the goal list in between.
+            let tenant = sql.param(sql.tenant);
+            format!(" AND goal_id IN (SELECT id FROM goals WHERE tenant_id = {tenant} AND active)")
+        }
+        GoalFilter::One { id, .. } => format!(" AND goal_id = {}", sql.param(*id)),
+    }
 }
 
 /// Per row: distinct matched conversions, distinct assisted ones not matched in the row,

@@ -7,6 +7,7 @@ mod explain;
 mod goals;
 mod keys;
 mod overview;
+mod reports;
 mod settings;
 
 use crate::auth::{Caller, CallerKind, cookies, csrf};
@@ -27,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(goals::configure)
         .configure(keys::configure)
         .configure(overview::configure)
+        .configure(reports::configure)
         .configure(settings::configure);
 }
 

@@ -1,8 +1,8 @@
 //! `GET /v1/reports/labels`: the label-by-conversion table, as JSON or CSV, for every role
 //! and for `read`-scoped keys.
 
-mod query;
-mod render;
+pub(crate) mod query;
+pub(crate) mod render;
 
 use crate::auth::Caller;
 use crate::domain::{Role, Scope};
@@ -78,7 +78,7 @@ async fn labels(
 
 /// Most detections first; then label, entity or category (rows without a category last) and
 /// model version, each compared byte-wise, so the order is the same on every backend.
-fn sort(rows: &mut [LabelRow]) {
+pub(crate) fn sort(rows: &mut [LabelRow]) {
     rows.sort_by(|a, b| {
         let (a_label, a_group, a_version) = &a.key;
         let (b_label, b_group, b_version) = &b.key;

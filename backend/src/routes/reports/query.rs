@@ -13,7 +13,7 @@ pub const MAX_LIMIT: usize = 100_000;
 /// Most distinct `model_version` values one request filters on.
 pub const MAX_MODEL_VERSIONS: usize = 100;
 /// Longest model version an event may carry (API.md): a longer one cannot match anything.
-const MAX_MODEL_VERSION_CHARS: usize = 64;
+pub const MAX_MODEL_VERSION_CHARS: usize = 64;
 /// The default range: the last 30 days, up to the 5 minutes ahead an event may be dated.
 const DEFAULT_DAYS: i64 = 30;
 const DEFAULT_AHEAD_MINUTES: i64 = 5;
