@@ -72,9 +72,22 @@ async fn an_owner_creates_changes_and_deactivates_a_goal_in_the_browser() {
     browser.click("#goals a").await;
     browser.fill("#min_confidence", "0.95").await;
     browser.click("form button[type=submit].primary").await;
-    browser.find(".reevaluation").await;
+    let edit_path = browser.path().await;
+    assert!(edit_path.starts_with("/app/goals/"), "{edit_path}");
     support::eventually("the change re-evaluates", || async {
         (credits_of(&app, &key, "c-1").await == 0).then_some(())
+    })
+    .await;
+    // The change deleted the goal's rows at once; the re-evaluation then runs in the
+    // background, and the page shows how far it got.
+    let edit_url = format!("{}{edit_path}", app.base_url);
+    support::eventually("the page shows the finished re-evaluation", || async {
+        browser.goto(&edit_url).await;
+        browser
+            .source()
+            .await
+            .contains("re-evaluated 1 session")
+            .then_some(())
     })
     .await;
     browser.screenshot("goal-edit").await;

@@ -171,11 +171,18 @@ fn duration(seconds: i64) -> String {
 }
 
 fn describe(progress: Option<Progress>) -> String {
+    let sessions = |n: usize| if n == 1 { "session" } else { "sessions" };
     match progress {
-        Some(p) if p.status == "done" => format!("re-evaluated {} sessions", p.sessions_total),
+        Some(p) if p.status == "done" => format!(
+            "re-evaluated {} {}",
+            p.sessions_total,
+            sessions(p.sessions_total)
+        ),
         Some(p) => format!(
-            "re-evaluating: {} of {} sessions",
-            p.sessions_done, p.sessions_total
+            "re-evaluating: {} of {} {}",
+            p.sessions_done,
+            p.sessions_total,
+            sessions(p.sessions_total)
         ),
         None => String::new(),
     }
