@@ -1,6 +1,6 @@
 //! The explain page: every related detection of a conversion with its verdict, in words.
 
-use super::{PASSWORD, sign_up_in_browser, unique_email};
+use super::{Owner, owner_in_browser, scan_to_purchase};
 use serde_json::json;
 use support::TestApp;
 use support::browser::Browser;
@@ -10,17 +10,10 @@ use support::fixtures::{conversion, detection, time_ago};
 async fn explain_shows_each_detection_s_verdict_for_a_conversion() {
     let app = TestApp::spawn().await;
     let browser = Browser::start().await;
-    let email = unique_email();
-    sign_up_in_browser(&app, &browser, &email).await;
-    let token = app.login(&email, PASSWORD).await;
-    let (_, key) = app.create_api_key(&token, &["ingest", "read"]).await;
-    app.create_goal(
-        &token,
-        &json!({"name": "Scan to purchase", "detection_labels": ["barcode"],
-                "conversion_name": "purchase", "key": "session_token", "window_seconds": 3600,
-                "min_confidence": 0.5}),
-    )
-    .await;
+    let Owner { token, key, .. } = owner_in_browser(&app, &browser).await;
+    let mut goal = scan_to_purchase();
+    goal["min_confidence"] = json!(0.5);
+    app.create_goal(&token, &goal).await;
     let mut unsure = detection("d-unsure", "s-1");
     unsure["confidence"] = json!(0.3);
     let mut later = detection("d-later", "s-1");

@@ -1,7 +1,7 @@
 //! The goals pages: create with inline errors, change (which re-evaluates), deactivate; an
 //! analyst reads them, a viewer cannot.
 
-use super::{PASSWORD, sign_up_in_browser, unique_email};
+use super::{Owner, PASSWORD, owner_in_browser, scan_to_purchase, unique_email};
 use serde_json::json;
 use support::TestApp;
 use support::browser::Browser;
@@ -22,10 +22,7 @@ async fn credits_of(app: &TestApp, key: &str, conversion: &str) -> usize {
 async fn an_owner_creates_changes_and_deactivates_a_goal_in_the_browser() {
     let app = TestApp::spawn().await;
     let browser = Browser::start().await;
-    let email = unique_email();
-    sign_up_in_browser(&app, &browser, &email).await;
-    let token = app.login(&email, PASSWORD).await;
-    let (_, key) = app.create_api_key(&token, &["ingest", "read"]).await;
+    let Owner { token, key, .. } = owner_in_browser(&app, &browser).await;
     let events = json!({"events": [detection("d-1", "s-1"), conversion("c-1", "s-1")]});
     app.post("/v1/events", Some(&key), &events)
         .await
@@ -107,12 +104,7 @@ async fn an_owner_creates_changes_and_deactivates_a_goal_in_the_browser() {
 async fn an_analyst_reads_goals_and_a_viewer_cannot() {
     let app = TestApp::spawn().await;
     let owner = app.signup().await;
-    app.create_goal(
-        &owner.token,
-        &json!({"name": "Scan to purchase", "detection_labels": ["barcode"],
-                "conversion_name": "purchase", "key": "session_token", "window_seconds": 3600}),
-    )
-    .await;
+    app.create_goal(&owner.token, &scan_to_purchase()).await;
     let browser = Browser::start().await;
     for (role, can_read) in [("analyst", true), ("viewer", false)] {
         let email = unique_email();

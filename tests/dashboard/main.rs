@@ -19,6 +19,26 @@ pub(crate) fn unique_email() -> String {
     format!("owner-{}@acme.test", uuid::Uuid::new_v4().simple())
 }
 
+/// An owner signed up through the browser, with an API token and an `ingest` + `read` key.
+pub(crate) struct Owner {
+    pub token: String,
+    pub key: String,
+}
+
+pub(crate) async fn owner_in_browser(app: &TestApp, browser: &Browser) -> Owner {
+    let email = unique_email();
+    sign_up_in_browser(app, browser, &email).await;
+    let token = app.login(&email, PASSWORD).await;
+    let (_, key) = app.create_api_key(&token, &["ingest", "read"]).await;
+    Owner { token, key }
+}
+
+/// The goal most tests use: barcodes to purchases on the session token, one hour.
+pub(crate) fn scan_to_purchase() -> serde_json::Value {
+    json!({"name": "Scan to purchase", "detection_labels": ["barcode"],
+           "conversion_name": "purchase", "key": "session_token", "window_seconds": 3600})
+}
+
 /// Signs up through the form, which lands on the overview.
 pub(crate) async fn sign_up_in_browser(app: &TestApp, browser: &Browser, email: &str) {
     browser.goto(&format!("{}/signup", app.base_url)).await;
@@ -95,17 +115,8 @@ async fn a_new_tenant_signs_up_logs_out_and_logs_in_again() {
 async fn the_overview_counts_what_the_api_received() {
     let app = TestApp::spawn().await;
     let browser = Browser::start().await;
-    let email = unique_email();
-    sign_up_in_browser(&app, &browser, &email).await;
-
-    let token = app.login(&email, PASSWORD).await;
-    let (_, key) = app.create_api_key(&token, &["ingest", "read"]).await;
-    app.create_goal(
-        &token,
-        &json!({"name": "Scan to purchase", "detection_labels": ["barcode"],
-                "conversion_name": "purchase", "key": "session_token", "window_seconds": 3600}),
-    )
-    .await;
+    let Owner { token, key, .. } = owner_in_browser(&app, &browser).await;
+    app.create_goal(&token, &scan_to_purchase()).await;
     let events = json!({"events": [
         detection("d-1", "s-1"), detection("d-2", "s-2"), conversion("c-1", "s-1"),
         conversion("c-2", "s-9"),

@@ -1,7 +1,7 @@
 //! The Reports page in the browser: the table, its filters and sorting, the CSV download
 //! with the session cookie, the daily chart, and a viewer's access.
 
-use super::{PASSWORD, sign_up_in_browser, unique_email};
+use super::{PASSWORD, scan_to_purchase, sign_up_in_browser, unique_email};
 use serde_json::{Value, json};
 use support::TestApp;
 use support::browser::Browser;
@@ -101,12 +101,7 @@ async fn the_reports_page_filters_sorts_charts_and_downloads_the_label_report() 
 
     let token = app.login(&email, PASSWORD).await;
     let (_, key) = app.create_api_key(&token, &["ingest", "read"]).await;
-    app.create_goal(
-        &token,
-        &json!({"name": "Scan to purchase", "detection_labels": ["barcode"],
-                "conversion_name": "purchase", "key": "session_token", "window_seconds": 3600}),
-    )
-    .await;
+    app.create_goal(&token, &scan_to_purchase()).await;
     let mut older_model = detection("d-3", "s-3");
     older_model["model_version"] = json!("v2");
     older_model["entity_id"] = json!("sku-7");
