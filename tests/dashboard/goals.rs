@@ -91,8 +91,17 @@ async fn an_owner_creates_changes_and_deactivates_a_goal_in_the_browser() {
 
     browser.click("input[name=active]").await;
     browser.click("form button[type=submit].primary").await;
+    // Saved, the form comes back (post/redirect/get) with the box unticked.
+    let active = browser
+        .find("input[name=active]")
+        .await
+        .prop("checked")
+        .await
+        .expect("a checkbox state");
+    assert_eq!(active.as_deref(), Some("false"));
     browser.goto(&format!("{}/app/goals", app.base_url)).await;
-    assert!(browser.text("#goals").await.contains("inactive"));
+    let list = browser.source().await;
+    assert!(list.contains("inactive"), "{list}");
     let stored = app.get("/v1/goals", Some(&token)).await.expect(200).body;
     assert_eq!(stored["goals"][0]["active"], false);
     assert_eq!(stored["goals"][0]["min_confidence"], 0.95);
