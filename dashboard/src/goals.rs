@@ -79,4 +79,6 @@ pub struct GoalEditPage {
     pub form: GoalForm,
     pub errors: FieldErrors,
     pub reevaluation: String,
+    /// Shown after a change was saved.
+    pub saved: bool,
 }

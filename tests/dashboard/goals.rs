@@ -69,6 +69,7 @@ async fn an_owner_creates_changes_and_deactivates_a_goal_in_the_browser() {
     browser.click("#goals a").await;
     browser.fill("#min_confidence", "0.95").await;
     browser.click("form button[type=submit].primary").await;
+    browser.find("#saved").await;
     let edit_path = browser.path().await;
     assert!(edit_path.starts_with("/app/goals/"), "{edit_path}");
     support::eventually("the change re-evaluates", || async {
@@ -91,7 +92,9 @@ async fn an_owner_creates_changes_and_deactivates_a_goal_in_the_browser() {
 
     browser.click("input[name=active]").await;
     browser.click("form button[type=submit].primary").await;
-    // Saved, the form comes back (post/redirect/get) with the box unticked.
+    // Saved, the form comes back (post/redirect/get) with the box unticked. (The click does
+    // not wait for the form's navigation; the notice is only on the page after it.)
+    browser.find("#saved").await;
     let active = browser
         .find("input[name=active]")
         .await

@@ -288,11 +288,17 @@ fn goal_id(raw: &str) -> Result<Uuid, PageError> {
     Uuid::parse_str(raw).map_err(|_| PageError::NotFound)
 }
 
+#[derive(Debug, Deserialize)]
+struct EditQuery {
+    saved: Option<String>,
+}
+
 async fn edit(
     state: web::Data<AppState>,
     request: HttpRequest,
     member: SignedIn,
     id: web::Path<String>,
+    query: web::Query<EditQuery>,
 ) -> Result<HttpResponse, PageError> {
     require_manager(&member)?;
     let goal = goals::get(&state.db, member.caller.tenant(), goal_id(&id)?)
@@ -305,6 +311,7 @@ async fn edit(
         form: form_of(&goal.spec),
         errors: FieldErrors::default(),
         reevaluation: describe(state.ingest.matcher.progress(goal.id)),
+        saved: query.saved.is_some(),
     };
     html(StatusCode::OK, &page, &csrf)
 }
@@ -334,6 +341,7 @@ async fn update(
                 form: fields.form(),
                 errors: problems_of(problems),
                 reevaluation: describe(state.ingest.matcher.progress(id)),
+                saved: false,
             };
             return html(StatusCode::BAD_REQUEST, &page, &csrf);
         }
@@ -345,5 +353,5 @@ async fn update(
         .ingest
         .matcher
         .goal_changed(caller.tenant().id(), goal.id);
-    Ok(redirect(&format!("/app/goals/{}", goal.id), None))
+    Ok(redirect(&format!("/app/goals/{}?saved=1", goal.id), None))
 }
