@@ -201,15 +201,7 @@ async fn tenant_b_never_sees_tenant_a_attributions_or_explanations() {
     app.post("/v1/events", Some(&b_key), &b_events)
         .await
         .expect(202);
-    support::eventually("A's attribution", || async {
-        let body = app
-            .get("/v1/attributions", Some(&a_key))
-            .await
-            .expect(200)
-            .body;
-        (body["attributions"].as_array().unwrap().len() == 1).then_some(())
-    })
-    .await;
+    app.await_attributions(&a_key, 1).await;
 
     let cross = app
         .get("/v1/conversions/c-a/explain", Some(&b_key))
@@ -282,15 +274,7 @@ async fn tenant_b_never_sees_tenant_a_report_rows_or_goals() {
     )
     .await
     .expect(202);
-    support::eventually("A's attribution", || async {
-        let body = app
-            .get("/v1/attributions", Some(&a_key))
-            .await
-            .expect(200)
-            .body;
-        (body["attributions"].as_array().unwrap().len() == 1).then_some(())
-    })
-    .await;
+    app.await_attributions(&a_key, 1).await;
 
     let a_report = app
         .get("/v1/reports/labels", Some(&a_key))

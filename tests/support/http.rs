@@ -86,19 +86,7 @@ impl TestApp {
             }
             None => request.send().await,
         };
-        let mut response = sent.unwrap_or_else(|err| panic!("request to {path} failed: {err}"));
-        let bytes = response
-            .body()
-            .limit(16 * 1024 * 1024)
-            .await
-            .expect("read the response body");
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        Response {
-            status: response.status().as_u16(),
-            headers: response.headers().clone(),
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-            text,
-        }
+        read_response(path, sent).await
     }
 
     /// A GET with one extra request header (such as `Accept`).
@@ -115,22 +103,20 @@ impl TestApp {
         if let Some(token) = token {
             request = request.insert_header(("Authorization", format!("Bearer {token}")));
         }
-        let mut response = request
-            .send()
-            .await
-            .unwrap_or_else(|err| panic!("request to {path} failed: {err}"));
-        let bytes = response
-            .body()
-            .limit(16 * 1024 * 1024)
-            .await
-            .expect("read the response body");
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        Response {
-            status: response.status().as_u16(),
-            headers: response.headers().clone(),
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-            text,
-        }
+        read_response(path, request.send().await).await
+    }
+
+    /// Waits until `key` reads `count` attributions.
+    pub async fn await_attributions(&self, key: &str, count: usize) {
+        crate::eventually(&format!("{count} attributions"), || async {
+            let body = self
+                .get("/v1/attributions", Some(key))
+                .await
+                .expect(200)
+                .body;
+            (body["attributions"].as_array().map_or(0, Vec::len) == count).then_some(())
+        })
+        .await;
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
@@ -229,5 +215,25 @@ impl TestApp {
             .body;
         let member_token = self.login(&email, password).await;
         (body["user_id"].as_str().unwrap().to_owned(), member_token)
+    }
+}
+
+/// The finished response of a request to `path`, its body read whole.
+async fn read_response(
+    path: &str,
+    sent: Result<awc::ClientResponse, awc::error::SendRequestError>,
+) -> Response {
+    let mut response = sent.unwrap_or_else(|err| panic!("request to {path} failed: {err}"));
+    let bytes = response
+        .body()
+        .limit(16 * 1024 * 1024)
+        .await
+        .expect("read the response body");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Response {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
     }
 }
