@@ -308,27 +308,17 @@ async fn goal_changes_re_evaluate_stored_events() {
     // A higher threshold leaves the surer detection alone.
     let mut stricter = goal();
     stricter["min_confidence"] = json!(0.8);
-    let put = |body: Value| {
-        let app = &app;
-        let path = format!("/v1/goals/{goal_id}");
-        let token = owner.token.clone();
-        async move {
-            app.send(
-                actix_web::http::Method::PUT,
-                &path,
-                Some(&token),
-                Some(&body),
-            )
-            .await
-            .expect(200)
-        }
-    };
-    put(stricter.clone()).await;
+    let path = format!("/v1/goals/{goal_id}");
+    app.put(&path, Some(&owner.token), &stricter)
+        .await
+        .expect(200);
     await_credits(&app, &key, "c-1", &[("d-sure", "direct")]).await;
 
     // Deactivated: nothing; reactivated: back again.
     stricter["active"] = json!(false);
-    put(stricter.clone()).await;
+    app.put(&path, Some(&owner.token), &stricter)
+        .await
+        .expect(200);
     await_credits(&app, &key, "c-1", &[]).await;
     let explained = app
         .get("/v1/conversions/c-1/explain", Some(&key))
@@ -341,7 +331,9 @@ async fn goal_changes_re_evaluate_stored_events() {
         "an inactive goal is left out of explain"
     );
     stricter["active"] = json!(true);
-    put(stricter).await;
+    app.put(&path, Some(&owner.token), &stricter)
+        .await
+        .expect(200);
     await_credits(&app, &key, "c-1", &[("d-sure", "direct")]).await;
 
     // Deleted: its attributions go with it, and new events make none.
@@ -374,25 +366,13 @@ async fn events_sent_while_no_goal_used_their_key_count_once_one_does_again() {
     await_credits(&app, &key, "c-1", &[("d-1", "direct")]).await;
 
     // The session stays in memory while its goal is off; a later detection comes meanwhile.
-    let put = |active: bool| {
-        let mut body = goal();
-        body["active"] = json!(active);
-        let (app, path, token) = (&app, path.clone(), owner.token.clone());
-        async move {
-            app.send(
-                actix_web::http::Method::PUT,
-                &path,
-                Some(&token),
-                Some(&body),
-            )
-            .await
-            .expect(200)
-        }
-    };
-    put(false).await;
+    let mut body = goal();
+    body["active"] = json!(false);
+    app.put(&path, Some(&owner.token), &body).await.expect(200);
     await_credits(&app, &key, "c-1", &[]).await;
     send(&app, &key, vec![detection("d-2", "s-1", 20)]).await;
-    put(true).await;
+    body["active"] = json!(true);
+    app.put(&path, Some(&owner.token), &body).await.expect(200);
     await_credits(&app, &key, "c-1", &[("d-1", "assisted"), ("d-2", "direct")]).await;
 }
 

@@ -127,6 +127,10 @@ impl TestApp {
         self.send(Method::POST, path, token, Some(body)).await
     }
 
+    pub async fn put(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.send(Method::PUT, path, token, Some(body)).await
+    }
+
     pub async fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
         self.send(Method::PATCH, path, token, Some(body)).await
     }
