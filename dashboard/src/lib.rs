@@ -29,7 +29,7 @@ pub use goals::{GoalEditPage, GoalForm, GoalRow, GoalsPage};
 pub use keys::{CreatedKey, KeyRow, KeysPage};
 pub use pages::{Chrome, ErrorPage, FieldErrors, LoginPage, OverviewPage, RecentEvent, SignupPage};
 pub use reports::{Column, FilterOption, ReportRow, ReportTotals, ReportsPage};
-pub use settings::SettingsPage;
+pub use settings::{RetentionField, SettingsPage};
 
 /// The landing page: what Sightline is and how to start sending events.
 #[derive(Debug, Template, WebTemplate)]

@@ -1,7 +1,7 @@
-//! The privacy settings page: the tenant's consent policy (owners and admins change it,
-//! analysts read it).
+//! The privacy settings page: the tenant's consent and retention policies (owners and admins
+//! change them, analysts read them).
 
-use crate::pages::Chrome;
+use crate::pages::{Chrome, FieldErrors};
 use askama::Template;
 use askama_web::WebTemplate;
 
@@ -12,6 +12,109 @@ pub struct SettingsPage {
     /// `granted` or `denied`: the consent of an event that does not say.
     pub consent_default: &'static str,
     pub strip_keys_without_consent: bool,
-    /// Shown after a change was saved.
-    pub saved: bool,
+    /// The retention periods, as stored or as just submitted with their problems.
+    pub retention: Vec<RetentionField>,
+    /// What was just saved, if anything: `consent` or `retention`.
+    pub saved: Option<&'static str>,
+}
+
+impl SettingsPage {
+    /// Whether the retention form came back with problems.
+    pub fn retention_refused(&self) -> bool {
+        self.retention.iter().any(|field| field.error.is_some())
+    }
+}
+
+/// One period of the retention policy: its form field and what it means.
+#[derive(Debug, Clone)]
+pub struct RetentionField {
+    /// The API's field name, also the form field's.
+    pub name: &'static str,
+    pub label: &'static str,
+    pub hint: &'static str,
+    pub min: u16,
+    pub max: u16,
+    pub value: String,
+    pub error: Option<String>,
+}
+
+impl RetentionField {
+    /// The field `name` with its allowed range, its value and its problem, if any.
+    pub fn new(name: &'static str, range: (u16, u16), value: String, errors: &FieldErrors) -> Self {
+        let (label, hint) = match name {
+            "detections_days" => ("Detections", "kept for"),
+            "conversions_days" => ("Conversions", "kept for"),
+            "attributions_days" => ("Attributions", "kept for"),
+            "invalid_events_days" => ("Invalid events", "payloads of rejected events kept for"),
+            "max_event_age_days" => (
+                "Oldest event accepted",
+                "events older than this are refused",
+            ),
+            _ => (name, ""),
+        };
+        Self {
+            name,
+            label,
+            hint,
+            min: range.0,
+            max: range.1,
+            value,
+            error: errors.get(name).map(str::to_owned),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chrome(role: &'static str) -> Chrome {
+        Chrome {
+            organization: "Acme".into(),
+            email: "a@acme.test".into(),
+            role,
+            can_manage: role == "owner",
+            csrf: "c".repeat(64),
+            section: "settings",
+            version: "0.1.0",
+        }
+    }
+
+    fn page(role: &'static str, errors: &FieldErrors, value: &str) -> SettingsPage {
+        SettingsPage {
+            chrome: chrome(role),
+            consent_default: "granted",
+            strip_keys_without_consent: false,
+            retention: vec![
+                RetentionField::new("detections_days", (1, 3650), value.into(), errors),
+                RetentionField::new("max_event_age_days", (1, 30), "7".into(), errors),
+            ],
+            saved: None,
+        }
+    }
+
+    #[test]
+    fn a_refused_period_keeps_what_was_typed_and_says_why_beside_it() {
+        let mut errors = FieldErrors::default();
+        errors.add(
+            "detections_days",
+            "must be a whole number of days from 1 to 3650",
+        );
+        let page = page("owner", &errors, "<b>0</b>");
+        assert!(page.retention_refused());
+        let html = page.render().expect("renders");
+        assert!(html.contains(r#"id="detections_days-error""#));
+        assert!(html.contains("from 1 to 3650"));
+        assert!(html.contains("&#60;b&#62;0&#60;/b&#62;") || html.contains("&lt;b&gt;0&lt;/b&gt;"));
+        assert!(html.contains(r#"action="/app/settings/retention""#));
+    }
+
+    #[test]
+    fn an_analyst_reads_the_periods_without_a_form() {
+        let html = page("analyst", &FieldErrors::default(), "90")
+            .render()
+            .expect("renders");
+        assert!(!html.contains(r#"action="/app/settings/retention""#));
+        assert!(html.contains(r#"id="retention-detections_days">90 days"#));
+    }
 }

@@ -15,4 +15,5 @@ mod matching;
 mod members;
 mod recovery;
 mod reports;
+mod retention;
 mod tenant_isolation;

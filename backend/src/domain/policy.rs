@@ -142,6 +142,121 @@ impl ConsentPolicy {
     }
 }
 
+/// The periods a retention policy may set, in days, inclusive. Events may arrive up to 30 days
+/// late: the matching horizon is the longest goal window plus that age, and every session
+/// keeps its events that long. Invalid events are kept for debugging, not for reports.
+pub const KEPT_DAYS: std::ops::RangeInclusive<u16> = 1..=3650;
+pub const INVALID_EVENTS_DAYS: std::ops::RangeInclusive<u16> = 1..=365;
+pub const MAX_EVENT_AGE_DAYS: std::ops::RangeInclusive<u16> = 1..=30;
+
+impl RetentionPolicy {
+    /// Parses the body of `PUT /v1/retention-policy`: every field is required (a `PUT`
+    /// replaces the policy), a whole number of days within its range. An event may not be
+    /// accepted older than the data it would join is kept, so `max_event_age_days` is at most
+    /// each of the event and attribution periods.
+    pub fn parse(
+        body: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Self, Vec<FieldProblem>> {
+        let mut problems = Vec::new();
+        for name in body.keys() {
+            if !PERIODS.iter().any(|(field, _)| field == name) {
+                problems.push(FieldProblem::new(
+                    name.as_str(),
+                    "unknown_field",
+                    format!("`{name}` is not a retention setting"),
+                ));
+            }
+        }
+        let mut period = |field: &'static str, range: std::ops::RangeInclusive<u16>| {
+            let problem = match body.get(field) {
+                None | Some(serde_json::Value::Null) => {
+                    FieldProblem::new(field, "missing_field", format!("`{field}` is required"))
+                }
+                Some(serde_json::Value::Number(number)) => {
+                    match number.as_u64().and_then(|n| u16::try_from(n).ok()) {
+                        Some(n) if range.contains(&n) => return Some(n),
+                        _ => FieldProblem::new(
+                            field,
+                            "out_of_range",
+                            format!(
+                                "must be a whole number of days from {} to {}",
+                                range.start(),
+                                range.end()
+                            ),
+                        ),
+                    }
+                }
+                Some(_) => FieldProblem::new(field, "invalid_type", "must be a number of days"),
+            };
+            problems.push(problem);
+            None
+        };
+        let [
+            detections,
+            conversions,
+            attributions,
+            invalid_events,
+            max_event_age,
+        ] = PERIODS.map(|(field, range)| period(field, range));
+        let (
+            Some(detections_days),
+            Some(conversions_days),
+            Some(attributions_days),
+            Some(invalid_events_days),
+            Some(max_event_age_days),
+        ) = (
+            detections,
+            conversions,
+            attributions,
+            invalid_events,
+            max_event_age,
+        )
+        else {
+            return Err(problems);
+        };
+        let shortest_kept = detections_days.min(conversions_days).min(attributions_days);
+        if max_event_age_days > shortest_kept {
+            problems.push(FieldProblem::new(
+                "max_event_age_days",
+                "out_of_range",
+                format!(
+                    "must not exceed the detection, conversion and attribution periods ({shortest_kept} days): a late event would arrive after what it matches was deleted"
+                ),
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Self {
+            detections_days,
+            conversions_days,
+            attributions_days,
+            invalid_events_days,
+            max_event_age_days,
+        })
+    }
+
+    /// The periods in the order of [`PERIODS`].
+    pub fn days(&self) -> [u16; 5] {
+        [
+            self.detections_days,
+            self.conversions_days,
+            self.attributions_days,
+            self.invalid_events_days,
+            self.max_event_age_days,
+        ]
+    }
+}
+
+/// The fields of a retention policy with their ranges, in the order API.md lists them.
+pub const PERIODS: [(&str, std::ops::RangeInclusive<u16>); 5] = [
+    ("detections_days", KEPT_DAYS),
+    ("conversions_days", KEPT_DAYS),
+    ("attributions_days", KEPT_DAYS),
+    ("invalid_events_days", INVALID_EVENTS_DAYS),
+    ("max_event_age_days", MAX_EVENT_AGE_DAYS),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +283,55 @@ mod tests {
             ConsentPolicy::parse(Some(&json!("maybe")), Some(&json!("yes"))).unwrap_err();
         assert_eq!(problems[0].code, "invalid_format");
         assert_eq!(problems[1].code, "invalid_type");
+    }
+
+    fn retention(body: serde_json::Value) -> Result<RetentionPolicy, Vec<FieldProblem>> {
+        RetentionPolicy::parse(body.as_object().expect("an object"))
+    }
+
+    #[test]
+    fn a_retention_policy_takes_every_period_within_its_range() {
+        let policy = retention(json!({"detections_days": 90, "conversions_days": 365,
+            "attributions_days": 365, "invalid_events_days": 14, "max_event_age_days": 30}))
+        .expect("valid");
+        assert_eq!(policy.detections_days, 90);
+        assert_eq!(policy.max_event_age_days, 30);
+        let defaults = serde_json::to_value(RetentionPolicy::default()).expect("serializes");
+        assert_eq!(
+            retention(defaults).expect("valid"),
+            RetentionPolicy::default()
+        );
+    }
+
+    #[test]
+    fn a_retention_policy_reports_every_problem_at_once() {
+        let problems = retention(json!({"detections_days": 0, "conversions_days": 3651,
+            "attributions_days": "30", "invalid_events_days": 1.5, "colour": "red"}))
+        .unwrap_err();
+        let found: Vec<(&str, &str)> = problems
+            .iter()
+            .map(|p| (p.field.as_str(), p.code))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("colour", "unknown_field"),
+                ("detections_days", "out_of_range"),
+                ("conversions_days", "out_of_range"),
+                ("attributions_days", "invalid_type"),
+                ("invalid_events_days", "out_of_range"),
+                ("max_event_age_days", "missing_field"),
+            ]
+        );
+    }
+
+    #[test]
+    fn events_may_not_be_accepted_older_than_what_they_match_is_kept() {
+        let problems = retention(json!({"detections_days": 10, "conversions_days": 365,
+            "attributions_days": 365, "invalid_events_days": 30, "max_event_age_days": 11}))
+        .unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].field, "max_event_age_days");
+        assert!(problems[0].message.contains("10 days"));
     }
 }

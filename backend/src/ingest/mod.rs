@@ -12,7 +12,7 @@ pub mod writer;
 use crate::actors::matcher::Matcher;
 use crate::auth::TenantScope;
 use crate::domain::events::{EventKind, ParseContext, parse_event};
-use crate::domain::{FieldProblem, Timestamp};
+use crate::domain::{FieldProblem, TenantId, Timestamp};
 use crate::storage::events::{EventRow, InvalidRow, existing_ids};
 use plan::Slot;
 use policy_cache::PolicyCache;
@@ -83,6 +83,13 @@ enum Status {
 }
 
 impl Ingestor {
+    /// A tenant's consent or retention policy changed: the next event of this process, and
+    /// matching, use the new one.
+    pub fn policy_changed(&self, tenant: TenantId) {
+        self.policies.invalidate(tenant);
+        self.matcher.policy_changed(tenant);
+    }
+
     /// Processes one batch for `tenant`.
     pub async fn ingest(
         &self,

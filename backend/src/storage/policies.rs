@@ -7,7 +7,10 @@ use crate::domain::TenantId;
 use crate::domain::events::Consent;
 use crate::domain::policy::{ConsentPolicy, RetentionPolicy, TenantPolicy};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Set, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QuerySelect, Set,
+    TransactionTrait,
+};
 
 /// The tenant's policies. Takes a bare tenant id because ingestion reads it for the tenant
 /// that authenticated the request.
@@ -26,26 +29,56 @@ pub async fn put_consent(
     actor: Actor,
     policy: ConsentPolicy,
 ) -> Result<ConsentPolicy, DbErr> {
+    let before = change(db, tenant, actor, "consent_policy.update", |current| {
+        let before = serde_json::to_value(current.consent).ok();
+        current.consent = policy;
+        (before, serde_json::to_value(policy).ok())
+    })
+    .await?;
+    Ok(before.consent)
+}
+
+/// Replaces the retention policy; returns the policy before the change.
+pub async fn put_retention(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+    actor: Actor,
+    policy: RetentionPolicy,
+) -> Result<RetentionPolicy, DbErr> {
+    let before = change(db, tenant, actor, "retention_policy.update", |current| {
+        let before = serde_json::to_value(current.retention).ok();
+        current.retention = policy;
+        (before, serde_json::to_value(policy).ok())
+    })
+    .await?;
+    Ok(before.retention)
+}
+
+/// Applies `edit` to the tenant's policies and writes the result with its audit entry, in one
+/// transaction. `edit` answers the audit entry's before and after. Returns the old policies.
+async fn change(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+    actor: Actor,
+    action: &'static str,
+    edit: impl FnOnce(&mut TenantPolicy) -> (Option<serde_json::Value>, Option<serde_json::Value>),
+) -> Result<TenantPolicy, DbErr> {
     let txn = db.begin().await?;
-    let before = get(&txn, tenant.id()).await?;
-    let retention = before.retention;
-    let row = tenant_policies::ActiveModel {
-        tenant_id: Set(tenant.id().as_uuid()),
-        consent_default: Set(policy.default.as_str().to_owned()),
-        strip_keys_without_consent: Set(policy.strip_keys_without_consent),
-        detections_days: Set(i32::from(retention.detections_days)),
-        conversions_days: Set(i32::from(retention.conversions_days)),
-        attributions_days: Set(i32::from(retention.attributions_days)),
-        invalid_events_days: Set(i32::from(retention.invalid_events_days)),
-        max_event_age_days: Set(i32::from(retention.max_event_age_days)),
-        updated_at: Set(chrono::Utc::now()),
-    };
-    tenant_policies::Entity::insert(row)
+    // Locks the row, so two concurrent changes of different policies cannot undo each other.
+    let before = get_for_update(&txn, tenant.id()).await?;
+    let mut after = before;
+    let (audit_before, audit_after) = edit(&mut after);
+    tenant_policies::Entity::insert(to_row(tenant.id(), &after))
         .on_conflict(
             OnConflict::column(tenant_policies::Column::TenantId)
                 .update_columns([
                     tenant_policies::Column::ConsentDefault,
                     tenant_policies::Column::StripKeysWithoutConsent,
+                    tenant_policies::Column::DetectionsDays,
+                    tenant_policies::Column::ConversionsDays,
+                    tenant_policies::Column::AttributionsDays,
+                    tenant_policies::Column::InvalidEventsDays,
+                    tenant_policies::Column::MaxEventAgeDays,
                     tenant_policies::Column::UpdatedAt,
                 ])
                 .to_owned(),
@@ -57,15 +90,43 @@ pub async fn put_consent(
         tenant,
         audit::Entry {
             actor,
-            action: "consent_policy.update",
+            action,
             target: None,
-            before: serde_json::to_value(before.consent).ok(),
-            after: serde_json::to_value(policy).ok(),
+            before: audit_before,
+            after: audit_after,
         },
     )
     .await?;
     txn.commit().await?;
-    Ok(before.consent)
+    Ok(before)
+}
+
+/// The tenant's policies, with its row locked until the transaction ends (a tenant without
+/// a row has nothing to lock; the insert's conflict clause then settles a race).
+async fn get_for_update(
+    db: &impl ConnectionTrait,
+    tenant: TenantId,
+) -> Result<TenantPolicy, DbErr> {
+    let mut query = tenant_policies::Entity::find_by_id(tenant.as_uuid());
+    if db.get_database_backend() == DbBackend::Postgres {
+        query = query.lock_exclusive();
+    }
+    Ok(query.one(db).await?.map(from_row).unwrap_or_default())
+}
+
+fn to_row(tenant: TenantId, policy: &TenantPolicy) -> tenant_policies::ActiveModel {
+    let (consent, retention) = (policy.consent, policy.retention);
+    tenant_policies::ActiveModel {
+        tenant_id: Set(tenant.as_uuid()),
+        consent_default: Set(consent.default.as_str().to_owned()),
+        strip_keys_without_consent: Set(consent.strip_keys_without_consent),
+        detections_days: Set(i32::from(retention.detections_days)),
+        conversions_days: Set(i32::from(retention.conversions_days)),
+        attributions_days: Set(i32::from(retention.attributions_days)),
+        invalid_events_days: Set(i32::from(retention.invalid_events_days)),
+        max_event_age_days: Set(i32::from(retention.max_event_age_days)),
+        updated_at: Set(chrono::Utc::now()),
+    }
 }
 
 fn from_row(row: tenant_policies::Model) -> TenantPolicy {

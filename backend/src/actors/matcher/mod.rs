@@ -170,6 +170,13 @@ impl Matcher {
         reevaluation::start(self.clone(), tenant, goal_id);
     }
 
+    /// The tenant's policies changed: the matching horizon (longest window plus the oldest
+    /// event age accepted) may have moved, so the goals are read again, and with them a new
+    /// fingerprint, under which resident sessions are read again from storage before use.
+    pub fn policy_changed(&self, tenant: TenantId) {
+        self.goals.invalidate(tenant);
+    }
+
     /// The re-evaluation state of a goal, when this process has re-evaluated it.
     pub fn progress(&self, goal_id: GoalId) -> Option<Progress> {
         self.progress.get(goal_id)
