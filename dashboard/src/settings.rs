@@ -31,7 +31,6 @@ pub struct RetentionField {
     /// The API's field name, also the form field's.
     pub name: &'static str,
     pub label: &'static str,
-    pub hint: &'static str,
     pub min: u16,
     pub max: u16,
     pub value: String,
@@ -41,21 +40,17 @@ pub struct RetentionField {
 impl RetentionField {
     /// The field `name` with its allowed range, its value and its problem, if any.
     pub fn new(name: &'static str, range: (u16, u16), value: String, errors: &FieldErrors) -> Self {
-        let (label, hint) = match name {
-            "detections_days" => ("Detections", "kept for"),
-            "conversions_days" => ("Conversions", "kept for"),
-            "attributions_days" => ("Attributions", "kept for"),
-            "invalid_events_days" => ("Invalid events", "payloads of rejected events kept for"),
-            "max_event_age_days" => (
-                "Oldest event accepted",
-                "events older than this are refused",
-            ),
-            _ => (name, ""),
+        let label = match name {
+            "detections_days" => "Keep detections for",
+            "conversions_days" => "Keep conversions for",
+            "attributions_days" => "Keep attributions for",
+            "invalid_events_days" => "Keep invalid events, with their payloads, for",
+            "max_event_age_days" => "Refuse events older than",
+            _ => name,
         };
         Self {
             name,
             label,
-            hint,
             min: range.0,
             max: range.1,
             value,

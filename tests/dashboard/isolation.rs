@@ -1,5 +1,5 @@
-//! Tenant isolation on the dashboard's pages: another tenant's goal, conversion or key
-//! answers 404 exactly like one that does not exist, and nothing of it changes.
+//! Tenant isolation on the dashboard's pages: another tenant's goal, conversion, key or
+//! member answers 404 exactly like one that does not exist, and nothing of it changes.
 
 use serde_json::json;
 use support::TestApp;
@@ -9,7 +9,7 @@ const SESSION: &str = "__Host-sightline_session";
 const CSRF: &str = "__Host-sightline_csrf";
 
 #[actix_web::test]
-async fn tenant_b_cannot_open_or_change_tenant_a_goals_conversions_or_keys() {
+async fn tenant_b_cannot_open_or_change_tenant_a_goals_conversions_keys_or_members() {
     let app = TestApp::spawn().await;
     let a = app.signup().await;
     let b = app.signup().await;
@@ -21,6 +21,7 @@ async fn tenant_b_cannot_open_or_change_tenant_a_goals_conversions_or_keys() {
         )
         .await;
     let (key_id, key) = app.create_api_key(&a.token, &["ingest", "read"]).await;
+    let (member_id, _) = app.add_member(&a.token, "analyst").await;
     app.post(
         "/v1/events",
         Some(&key),
@@ -95,6 +96,33 @@ async fn tenant_b_cannot_open_or_change_tenant_a_goals_conversions_or_keys() {
     .await;
     assert_eq!(status, 404);
 
+    for (path, form) in [
+        (
+            format!("/app/members/{member_id}/role"),
+            vec![("role", "viewer")],
+        ),
+        (format!("/app/members/{member_id}/remove"), vec![]),
+    ] {
+        let mut fields = vec![("csrf", csrf.as_str())];
+        fields.extend(form);
+        let (status, _) = status_and_body(
+            as_b(awc::http::Method::POST, path.clone())
+                .send_form(&fields)
+                .await
+                .expect("a response"),
+        )
+        .await;
+        assert_eq!(status, 404, "{path}");
+    }
+    let (_, members_of_b) = status_and_body(
+        as_b(awc::http::Method::GET, "/app/members".into())
+            .send()
+            .await
+            .expect("a response"),
+    )
+    .await;
+    assert!(!members_of_b.contains(&member_id));
+
     // Nothing of A's changed.
     let goal = app
         .get(&format!("/v1/goals/{goal_id}"), Some(&a.token))
@@ -103,4 +131,10 @@ async fn tenant_b_cannot_open_or_change_tenant_a_goals_conversions_or_keys() {
         .body;
     assert_eq!(goal["name"], "A's goal");
     app.get("/v1/attributions", Some(&key)).await.expect(200);
+    let members = app
+        .get("/v1/members", Some(&a.token))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(members["members"][1]["role"], "analyst");
 }

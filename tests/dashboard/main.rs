@@ -5,6 +5,7 @@ mod explain;
 mod goals;
 mod isolation;
 mod keys;
+mod members;
 mod reports;
 mod settings;
 

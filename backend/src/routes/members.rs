@@ -8,7 +8,7 @@ use crate::auth::{Caller, password};
 use crate::domain::{Email, Password, Role, UserId};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::storage::members::{self, AddMemberError, MemberChangeError};
+use crate::storage::members::{self, AddMemberError, Member, MemberChangeError};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
@@ -42,14 +42,32 @@ async fn add(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_manager()?;
     let body: AddBody = read_json(&request, payload, CONTROL_BODY_LIMIT).await?;
+    let member = add_member(
+        &state,
+        &caller,
+        body.email.as_deref(),
+        body.password.as_deref(),
+        body.role.as_deref(),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(member))
+}
+
+/// Adds a member from the fields as sent, checked the API's way (the API and the dashboard's
+/// members page both call this). Answers every field problem at once.
+pub async fn add_member(
+    state: &AppState,
+    caller: &Caller,
+    email: Option<&str>,
+    new_password: Option<&str>,
+    role: Option<&str>,
+) -> Result<Member, ApiError> {
+    caller.require_manager()?;
     let mut check = FieldCheck::default();
-    let email =
-        check.take(required("email", body.email.as_deref()).and_then(|v| Email::parse("email", v)));
-    let new_password = check.take(
-        required("password", body.password.as_deref()).and_then(|v| Password::parse("password", v)),
-    );
-    let role =
-        check.take(required("role", body.role.as_deref()).and_then(|v| Role::parse("role", v)));
+    let email = check.take(required("email", email).and_then(|v| Email::parse("email", v)));
+    let new_password =
+        check.take(required("password", new_password).and_then(|v| Password::parse("password", v)));
+    let role = check.take(required("role", role).and_then(|v| Role::parse("role", v)));
     check.finish()?;
     let (Some(email), Some(new_password), Some(role)) = (email, new_password, role) else {
         return Err(ApiError::internal("a checked field is missing"));
@@ -57,7 +75,7 @@ async fn add(
     let hash = web::block(move || password::hash(new_password.expose()))
         .await?
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    let member = members::add(
+    members::add(
         &state.db,
         caller.tenant(),
         caller.actor(),
@@ -73,8 +91,7 @@ async fn add(
         AddMemberError::OwnerOnly => ApiError::Forbidden("only an owner can add another owner"),
         AddMemberError::NotAllowed => ApiError::Forbidden("this needs the owner or admin role"),
         AddMemberError::Db(db) => db.into(),
-    })?;
-    Ok(HttpResponse::Created().json(member))
+    })
 }
 
 #[derive(Deserialize)]
@@ -91,18 +108,28 @@ async fn change_role(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_manager()?;
     let body: ChangeRoleBody = read_json(&request, payload, CONTROL_BODY_LIMIT).await?;
+    let user_id = UserId::from_uuid(user_id.into_inner());
+    let member = set_role(&state, &caller, user_id, body.role.as_deref()).await?;
+    Ok(HttpResponse::Ok().json(member))
+}
+
+/// Gives a member the role `role`, as sent (the API and the members page both call this).
+pub async fn set_role(
+    state: &AppState,
+    caller: &Caller,
+    user_id: UserId,
+    role: Option<&str>,
+) -> Result<Member, ApiError> {
+    caller.require_manager()?;
     let mut check = FieldCheck::default();
-    let role =
-        check.take(required("role", body.role.as_deref()).and_then(|v| Role::parse("role", v)));
+    let role = check.take(required("role", role).and_then(|v| Role::parse("role", v)));
     check.finish()?;
     let Some(role) = role else {
         return Err(ApiError::internal("a checked field is missing"));
     };
-    let user_id = UserId::from_uuid(user_id.into_inner());
-    let member = members::change_role(&state.db, caller.tenant(), caller.actor(), user_id, role)
+    members::change_role(&state.db, caller.tenant(), caller.actor(), user_id, role)
         .await
-        .map_err(change_error)?;
-    Ok(HttpResponse::Ok().json(member))
+        .map_err(change_error)
 }
 
 async fn remove(
@@ -110,12 +137,20 @@ async fn remove(
     caller: Caller,
     user_id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
+    remove_member(&state, &caller, UserId::from_uuid(user_id.into_inner())).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Takes a member out of the tenant (the API and the members page both call this).
+pub async fn remove_member(
+    state: &AppState,
+    caller: &Caller,
+    user_id: UserId,
+) -> Result<(), ApiError> {
     caller.require_manager()?;
-    let user_id = UserId::from_uuid(user_id.into_inner());
     members::remove(&state.db, caller.tenant(), caller.actor(), user_id)
         .await
-        .map_err(change_error)?;
-    Ok(HttpResponse::NoContent().finish())
+        .map_err(change_error)
 }
 
 fn change_error(err: MemberChangeError) -> ApiError {

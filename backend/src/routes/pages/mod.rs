@@ -6,6 +6,7 @@ mod account;
 mod explain;
 mod goals;
 mod keys;
+mod members;
 mod overview;
 mod reports;
 mod settings;
@@ -27,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(explain::configure)
         .configure(goals::configure)
         .configure(keys::configure)
+        .configure(members::configure)
         .configure(overview::configure)
         .configure(reports::configure)
         .configure(settings::configure);
