@@ -4,6 +4,7 @@
 mod explain;
 mod goals;
 mod isolation;
+mod journey;
 mod keys;
 mod members;
 mod reports;

@@ -7,10 +7,10 @@ use support::TestApp;
 use support::browser::Browser;
 use support::fixtures::{conversion, detection};
 
-const SESSION_COOKIE: &str = "__Host-sightline_session";
+pub(crate) const SESSION_COOKIE: &str = "__Host-sightline_session";
 
 /// The table's rows, each as its cells' texts.
-async fn table_rows(browser: &Browser) -> Vec<Vec<String>> {
+pub(crate) async fn table_rows(browser: &Browser) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
     for row in browser
         .client
@@ -52,7 +52,7 @@ async fn chart_series(browser: &Browser) -> Vec<String> {
 }
 
 /// GETs `url` with `session` as the dashboard's cookie; (status, body).
-async fn get_with_session(url: &str, session: &str) -> (u16, String) {
+pub(crate) async fn get_with_session(url: &str, session: &str) -> (u16, String) {
     let mut response = awc::Client::builder()
         .disable_redirects()
         .finish()
@@ -69,7 +69,7 @@ async fn get_with_session(url: &str, session: &str) -> (u16, String) {
 }
 
 /// The `href` of the CSV link, made absolute by the browser.
-async fn csv_link(browser: &Browser) -> String {
+pub(crate) async fn csv_link(browser: &Browser) -> String {
     browser
         .find("#csv")
         .await
