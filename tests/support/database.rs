@@ -83,6 +83,9 @@ impl Drop for TestDatabase {
     }
 }
 
+/// How many templates of other schemas survive the creation of a new one.
+const OTHER_TEMPLATES_KEPT: usize = 2;
+
 /// Makes sure the migrated template for the current schema exists; returns its name.
 async fn ensure_template(admin_url: &str) -> String {
     let name = format!("sl_template_{}", schema_fingerprint());
@@ -100,8 +103,7 @@ async fn ensure_template(admin_url: &str) -> String {
         .expect("look up the template")
         .is_some();
     if !exists {
-        // Templates of older schemas are of no further use.
-        drop_stale_templates(&admin, &name).await;
+        drop_stale_templates(&admin).await;
         // Build under another name and rename when complete, so that a half-built template
         // left by a killed run is never used.
         let building = format!("{name}_building");
@@ -135,11 +137,18 @@ async fn ensure_template(admin_url: &str) -> String {
     name
 }
 
-async fn drop_stale_templates(admin: &DatabaseConnection, current: &str) {
+/// Drops the templates of older schemas but the newest few (by creation order), so that two
+/// checkouts of different schemas on one machine (a branch and `main`) can run their tests at
+/// the same time without dropping each other's template. Half-built ones are always dropped:
+/// the lock is held, so nobody is building.
+async fn drop_stale_templates(admin: &DatabaseConnection) {
     let Ok(rows) = admin
         .query_all_raw(sea_orm::Statement::from_string(
             sea_orm::DbBackend::Postgres,
-            "SELECT datname FROM pg_database WHERE datname LIKE 'sl\\_template\\_%'".to_owned(),
+            format!(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'sl\\_template\\_%' \
+                 ORDER BY datname LIKE '%\\_building', oid DESC OFFSET {OTHER_TEMPLATES_KEPT}"
+            ),
         ))
         .await
     else {
@@ -149,11 +158,9 @@ async fn drop_stale_templates(admin: &DatabaseConnection, current: &str) {
         let Ok(stale) = row.try_get::<String>("", "datname") else {
             continue;
         };
-        if stale != current {
-            let _ = admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{stale}\" WITH (FORCE)"))
-                .await;
-        }
+        let _ = admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{stale}\" WITH (FORCE)"))
+            .await;
     }
 }
 
