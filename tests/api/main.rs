@@ -4,6 +4,7 @@
 
 mod accounts;
 mod api_keys;
+mod audit_log;
 mod authentication;
 mod consent;
 mod differential;

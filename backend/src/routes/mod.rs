@@ -3,6 +3,7 @@
 pub(crate) mod accounts;
 pub(crate) mod api_keys;
 pub(crate) mod attributions;
+mod audit;
 mod body;
 mod events;
 mod goals;
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(accounts::configure)
                 .configure(api_keys::configure)
                 .configure(members::configure)
+                .configure(audit::configure)
                 .configure(events::configure)
                 .configure(goals::configure)
                 .configure(attributions::configure)
