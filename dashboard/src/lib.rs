@@ -19,7 +19,9 @@ pub mod chart;
 pub mod explain;
 pub mod goals;
 pub mod keys;
+pub mod models;
 pub mod pages;
+pub mod quality;
 pub mod reports;
 pub mod settings;
 
@@ -27,7 +29,9 @@ pub use chart::{DailyChart, Series};
 pub use explain::{ExplainPage, ExplainedCandidate, ExplainedGoal};
 pub use goals::{GoalEditPage, GoalForm, GoalRow, GoalsPage};
 pub use keys::{CreatedKey, KeyRow, KeysPage};
+pub use models::{LabelVersions, ModelsPage, VersionCell};
 pub use pages::{Chrome, ErrorPage, FieldErrors, LoginPage, OverviewPage, RecentEvent, SignupPage};
+pub use quality::{GoalQuality, GoalQualityRow, QualityPage, QualityRow};
 pub use reports::{Column, FilterOption, ReportRow, ReportTotals, ReportsPage};
 pub use settings::SettingsPage;
 
