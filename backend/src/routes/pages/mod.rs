@@ -6,7 +6,9 @@ mod account;
 mod explain;
 mod goals;
 mod keys;
+mod models;
 mod overview;
+mod quality;
 mod reports;
 mod settings;
 
@@ -27,7 +29,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(explain::configure)
         .configure(goals::configure)
         .configure(keys::configure)
+        .configure(models::configure)
         .configure(overview::configure)
+        .configure(quality::configure)
         .configure(reports::configure)
         .configure(settings::configure);
 }
