@@ -153,7 +153,10 @@ mod tests {
         }
     }
 
-    fn figures(comparison: &Comparison) -> Vec<(String, Vec<Option<(i64, i64, String)>>)> {
+    /// A label's cells as (detections, matched, rate).
+    type Cells = Vec<Option<(i64, i64, String)>>;
+
+    fn figures(comparison: &Comparison) -> Vec<(String, Cells)> {
         comparison
             .rows
             .iter()

@@ -9,7 +9,7 @@
 
 mod figures;
 
-use super::reports::filters::Filters;
+use super::reports::filters::{Filters, Rejected};
 use super::reports::{goal_options, pairs, parse_pairs, require_reports};
 use super::{SignedIn, html, issue_csrf};
 use crate::actors::matcher::matching_goal;
@@ -68,7 +68,8 @@ async fn show(
         goals: shown,
     } = match choose(&request, &goals) {
         Ok(chosen) => chosen,
-        Err((raw, problems)) => {
+        Err(rejected) => {
+            let Rejected { raw, problems } = *rejected;
             page.goals = goal_options(&goals, &raw.goal);
             (page.from, page.to, page.errors) = (raw.from, raw.to, problems);
             return html(StatusCode::OK, &page, &csrf);
@@ -118,22 +119,23 @@ async fn show(
 
 /// The filters with the quality page's own default and bound on the range; the goal is
 /// checked as on the reports page (another tenant's goal reads as an unknown one).
-fn choose(
-    request: &HttpRequest,
-    goals: &[GoalView],
-) -> Result<Chosen, (super::reports::filters::Raw, Vec<String>)> {
-    let mut pairs = pairs(request).map_err(|problem| (Default::default(), vec![problem]))?;
+fn choose(request: &HttpRequest, goals: &[GoalView]) -> Result<Chosen, Box<Rejected>> {
+    let mut pairs = pairs(request).map_err(|problem| {
+        Box::new(Rejected {
+            raw: Default::default(),
+            problems: vec![problem],
+        })
+    })?;
     with_default_start(&mut pairs, Utc::now().date_naive());
-    let (filters, goal) =
-        parse_pairs(&pairs, goals).map_err(|rejected| (rejected.raw, rejected.problems))?;
+    let (filters, goal) = parse_pairs(&pairs, goals)?;
     let days = (filters.to - filters.from).num_days() + 1;
     if days > MAX_DAYS {
-        return Err((
-            filters.raw(),
-            vec![format!(
+        return Err(Box::new(Rejected {
+            raw: filters.raw(),
+            problems: vec![format!(
                 "The range spans {days} days; this page covers at most {MAX_DAYS}."
             )],
-        ));
+        }));
     }
     let shown = match goal {
         Some(GoalFilter::One { id, .. }) => goals.iter().filter(|g| g.id == id).cloned().collect(),
