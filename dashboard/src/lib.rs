@@ -20,7 +20,9 @@ pub mod explain;
 pub mod goals;
 pub mod keys;
 pub mod members;
+pub mod models;
 pub mod pages;
+pub mod quality;
 pub mod reports;
 pub mod settings;
 
@@ -29,7 +31,9 @@ pub use explain::{ExplainPage, ExplainedCandidate, ExplainedGoal};
 pub use goals::{GoalEditPage, GoalForm, GoalRow, GoalsPage};
 pub use keys::{CreatedKey, KeyRow, KeysPage};
 pub use members::{MemberRow, MembersPage};
+pub use models::{LabelVersions, ModelsPage, VersionCell};
 pub use pages::{Chrome, ErrorPage, FieldErrors, LoginPage, OverviewPage, RecentEvent, SignupPage};
+pub use quality::{GoalQuality, GoalQualityRow, QualityPage, QualityRow};
 pub use reports::{Column, FilterOption, ReportRow, ReportTotals, ReportsPage};
 pub use settings::{RetentionField, SettingsPage};
 

@@ -7,6 +7,8 @@ mod isolation;
 mod journey;
 mod keys;
 mod members;
+mod models;
+mod quality;
 mod reports;
 mod settings;
 
@@ -39,6 +41,28 @@ pub(crate) async fn owner_in_browser(app: &TestApp, browser: &Browser) -> Owner 
 pub(crate) fn scan_to_purchase() -> serde_json::Value {
     json!({"name": "Scan to purchase", "detection_labels": ["barcode"],
            "conversion_name": "purchase", "key": "session_token", "window_seconds": 3600})
+}
+
+/// The rows matched by `rows_css`, each as its cells' texts (`th` and `td`, in order).
+pub(crate) async fn table_cells(browser: &Browser, rows_css: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for row in browser
+        .client
+        .find_all(fantoccini::Locator::Css(rows_css))
+        .await
+        .expect("rows")
+    {
+        let mut cells = Vec::new();
+        for cell in row
+            .find_all(fantoccini::Locator::Css("th, td"))
+            .await
+            .expect("cells")
+        {
+            cells.push(cell.text().await.expect("a cell's text"));
+        }
+        rows.push(cells);
+    }
+    rows
 }
 
 /// Signs up through the form, which lands on the overview.

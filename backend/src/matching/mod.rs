@@ -4,7 +4,10 @@
 //! Both entry points go through the same rule checks ([`rules`]) and the same dedup
 //! ([`dedup`]), and `explain` derives its credited verdicts from `attribute` itself, so the
 //! two can never disagree. Results are functions of the set of detections, not of their order.
+//! [`creditable`] asks `attribute` the same question of a stream without a conversion, for
+//! the detection quality page.
 
+mod creditable;
 mod dedup;
 mod rules;
 pub mod session;
@@ -14,6 +17,7 @@ mod properties;
 #[cfg(test)]
 mod tests;
 
+pub use creditable::{Creditable, creditable};
 use rules::Rules;
 use std::cmp::Ordering;
 

@@ -13,6 +13,7 @@ pub mod goals;
 pub mod members;
 pub mod overview;
 pub mod policies;
+pub mod quality;
 pub mod reports;
 pub mod sessions;
 

@@ -1,5 +1,7 @@
 //! The label report (`GET /v1/reports/labels`): detections per (label, entity or category,
-//! model version) with the conversions attributed to them, aggregated at query time.
+//! model version) with the conversions attributed to them, aggregated at query time; and
+//! the same figures per (label, model version) alone for the model versions page
+//! ([`per_version`]), from the same statements.
 //!
 //! Three plain statements, each a scan and an aggregate with no join on event tables, so
 //! that the plan cannot collapse when the planner has no statistics (this project's
@@ -37,11 +39,39 @@ pub enum GroupBy {
     Category,
 }
 
-impl GroupBy {
-    fn column(self) -> &'static str {
+/// What a statement's rows are: the report's (label, entity or category, model version), or
+/// the model versions page's (label, model version).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rows {
+    Grouped(GroupBy),
+    PerVersion,
+}
+
+impl Rows {
+    /// The row's second field, read from `detections` or `attributions`.
+    fn select(self) -> &'static str {
         match self {
-            GroupBy::Entity => "entity_id",
-            GroupBy::Category => "category",
+            Rows::Grouped(GroupBy::Entity) => "entity_id",
+            Rows::Grouped(GroupBy::Category) => "category",
+            // Always absent, so that the rows keep the report's shape.
+            Rows::PerVersion => "NULL",
+        }
+    }
+
+    /// The same field in the rollup, where a missing category is '' (NULL everywhere else).
+    fn select_rolled_up(self) -> &'static str {
+        match self {
+            Rows::Grouped(GroupBy::Category) => "nullif(category, '')",
+            other => other.select(),
+        }
+    }
+
+    /// What an aggregate groups by besides the label and model version; nothing per version
+    /// (PostgreSQL refuses a constant there).
+    fn group_by(self) -> Option<&'static str> {
+        match self {
+            Rows::Grouped(_) => Some(self.select()),
+            Rows::PerVersion => None,
         }
     }
 }
@@ -113,9 +143,30 @@ pub async fn labels(
     tenant: &TenantScope,
     query: &LabelQuery,
 ) -> Result<LabelReport, DbErr> {
+    report(db, tenant, query, Rows::Grouped(query.group_by)).await
+}
+
+/// The report with one row per (label, model version), every entity and category together,
+/// for the model versions page: the same counting rules, so a conversion credited to two
+/// entities of a label and version counts once in that row. `query.group_by` is not used;
+/// the rows' second field is always `None`.
+pub async fn per_version(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+    query: &LabelQuery,
+) -> Result<LabelReport, DbErr> {
+    report(db, tenant, query, Rows::PerVersion).await
+}
+
+async fn report(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+    query: &LabelQuery,
+    rows: Rows,
+) -> Result<LabelReport, DbErr> {
     let backend = db.get_database_backend();
-    let groups = detection_groups(backend, tenant, query);
-    let per_row = credits_per_row(backend, tenant, query);
+    let groups = detection_groups(backend, tenant, query, rows);
+    let per_row = credits_per_row(backend, tenant, query, rows);
     let totals = credit_totals(backend, tenant, query);
     let (groups, per_row, totals) =
         tokio::try_join!(run(db, groups), run(db, per_row), run(db, totals),)?;
@@ -189,19 +240,24 @@ fn row_key(row: &QueryResult) -> Result<RowKey, DbErr> {
 /// non-test detections in the range. On PostgreSQL the whole UTC days of the range come
 /// from the daily rollup (migration 000005) and only the partial days at its edges from
 /// `detections`; SQLite groups `detections` alone.
-fn detection_groups(backend: DbBackend, tenant: &TenantScope, query: &LabelQuery) -> Statement {
+fn detection_groups(
+    backend: DbBackend,
+    tenant: &TenantScope,
+    query: &LabelQuery,
+    rows: Rows,
+) -> Statement {
     let mut sql = Sql::new(backend, tenant);
     let full_days = (backend == DbBackend::Postgres)
         .then(|| whole_days(query.from, query.to))
         .flatten();
     let branches = match full_days {
-        None => vec![raw_detections(&mut sql, query, query.from, query.to)],
+        None => vec![raw_detections(&mut sql, query, rows, query.from, query.to)],
         Some((first, end)) => {
-            let rolled = rolled_up_days(&mut sql, query, first, end);
+            let rolled = rolled_up_days(&mut sql, query, rows, first, end);
             vec![
                 rolled,
-                raw_detections(&mut sql, query, query.from, midnight(first)),
-                raw_detections(&mut sql, query, midnight(end), query.to),
+                raw_detections(&mut sql, query, rows, query.from, midnight(first)),
+                raw_detections(&mut sql, query, rows, midnight(end), query.to),
             ]
         }
     };
@@ -231,16 +287,18 @@ fn midnight(day: NaiveDate) -> DateTime<Utc> {
 
 /// The rollup's rows of the days [first, end), one per (day, label, entity, category,
 /// model version).
-fn rolled_up_days(sql: &mut Sql, query: &LabelQuery, first: NaiveDate, end: NaiveDate) -> String {
+fn rolled_up_days(
+    sql: &mut Sql,
+    query: &LabelQuery,
+    rows: Rows,
+    first: NaiveDate,
+    end: NaiveDate,
+) -> String {
     let tenant = sql.param(sql.tenant);
     let first = sql.param(first);
     let end = sql.param(end);
     let filters = sql.row_filters(query);
-    // A missing category is '' in the rollup, NULL everywhere else.
-    let group = match query.group_by {
-        GroupBy::Entity => "entity_id",
-        GroupBy::Category => "nullif(category, '')",
-    };
+    let group = rows.select_rolled_up();
     format!(
         "SELECT label, {group} AS grp, model_version, detections AS n, first_time AS t \
          FROM report_detection_days WHERE tenant_id = {tenant} AND day >= {first} \
@@ -252,6 +310,7 @@ fn rolled_up_days(sql: &mut Sql, query: &LabelQuery, first: NaiveDate, end: Naiv
 fn raw_detections(
     sql: &mut Sql,
     query: &LabelQuery,
+    rows: Rows,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> String {
@@ -263,7 +322,7 @@ fn raw_detections(
         "SELECT label, {group} AS grp, model_version, 1 AS n, event_time AS t FROM detections \
          WHERE tenant_id = {tenant} AND NOT is_test AND event_time >= {from} \
          AND event_time < {to}{filters}",
-        group = query.group_by.column()
+        group = rows.select()
     )
 }
 
@@ -271,20 +330,21 @@ fn raw_detections(
 /// them is direct, and the conversion's value. A conversion credited by several goals or
 /// several detections of a row is one line, so it counts once in the row, and as matched
 /// when any of its credits in the row is direct.
-fn credit_lines(sql: &mut Sql, query: &LabelQuery, per_row: bool) -> String {
+fn credit_lines(sql: &mut Sql, query: &LabelQuery, per_row: Option<Rows>) -> String {
     let tenant = sql.param(sql.tenant);
     let from = sql.param(query.from);
     let to = sql.param(query.to);
     let goal = goal_condition(sql, query);
     let filters = sql.row_filters(query);
-    let (select, group_by) = if per_row {
-        let column = query.group_by.column();
-        (
-            format!("label, {column} AS grp, model_version, "),
-            format!("label, {column}, model_version, "),
-        )
-    } else {
-        (String::new(), String::new())
+    let (select, group_by) = match per_row {
+        Some(rows) => (
+            format!("label, {} AS grp, model_version, ", rows.select()),
+            match rows.group_by() {
+                Some(column) => format!("label, {column}, model_version, "),
+                None => "label, model_version, ".to_owned(),
+            },
+        ),
+        None => (String::new(), String::new()),
     };
     format!(
         "SELECT {select}conversion_event_id, \
@@ -310,9 +370,14 @@ fn goal_condition(sql: &mut Sql, query: &LabelQuery) -> String {
 
 /// Per row: distinct matched conversions, distinct assisted ones not matched in the row,
 /// and the value of the matched ones.
-fn credits_per_row(backend: DbBackend, tenant: &TenantScope, query: &LabelQuery) -> Statement {
+fn credits_per_row(
+    backend: DbBackend,
+    tenant: &TenantScope,
+    query: &LabelQuery,
+    rows: Rows,
+) -> Statement {
     let mut sql = Sql::new(backend, tenant);
-    let lines = credit_lines(&mut sql, query, true);
+    let lines = credit_lines(&mut sql, query, Some(rows));
     sql.finish(format!(
         "SELECT label, grp, model_version, {FIGURES} FROM ({lines}) AS lines \
          GROUP BY label, grp, model_version"
@@ -322,7 +387,7 @@ fn credits_per_row(backend: DbBackend, tenant: &TenantScope, query: &LabelQuery)
 /// The same figures over the whole report, each conversion once.
 fn credit_totals(backend: DbBackend, tenant: &TenantScope, query: &LabelQuery) -> Statement {
     let mut sql = Sql::new(backend, tenant);
-    let lines = credit_lines(&mut sql, query, false);
+    let lines = credit_lines(&mut sql, query, None);
     sql.finish(format!("SELECT {FIGURES} FROM ({lines}) AS lines"))
 }
 

@@ -284,7 +284,7 @@ pub fn conversion_from_row(row: conversions::Model) -> Conversion {
 }
 
 /// `{"name": "value", ...}` as (name, value) pairs sorted by name; stripped keys are none.
-fn keys_from_json(keys: Option<&serde_json::Value>) -> Keys {
+pub(super) fn keys_from_json(keys: Option<&serde_json::Value>) -> Keys {
     let mut pairs: Vec<(Text, Text)> = keys
         .and_then(serde_json::Value::as_object)
         .map(|object| {

@@ -7,7 +7,9 @@ mod explain;
 mod goals;
 mod keys;
 mod members;
+mod models;
 mod overview;
+mod quality;
 mod reports;
 mod settings;
 
@@ -29,7 +31,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(goals::configure)
         .configure(keys::configure)
         .configure(members::configure)
+        .configure(models::configure)
         .configure(overview::configure)
+        .configure(quality::configure)
         .configure(reports::configure)
         .configure(settings::configure);
 }

@@ -3,7 +3,7 @@
 //! bearer tokens). The figures come from `storage::reports`, as the API's do, and the CSV is
 //! the API's own rendering.
 
-mod filters;
+pub(super) mod filters;
 
 use super::{SignedIn, html, issue_csrf};
 use crate::error::PageError;
@@ -28,13 +28,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The decoded query string; one that does not decode is a problem shown on the page.
-fn pairs(request: &HttpRequest) -> Result<Vec<(String, String)>, String> {
+pub(super) fn pairs(request: &HttpRequest) -> Result<Vec<(String, String)>, String> {
     web::Query::<Vec<(String, String)>>::from_query(request.query_string())
         .map(web::Query::into_inner)
         .map_err(|_| "The address's filters could not be read; choose them again.".to_owned())
 }
 
-fn require_reports(member: &SignedIn) -> Result<(), PageError> {
+pub(super) fn require_reports(member: &SignedIn) -> Result<(), PageError> {
     if member.role.can_read_reports() {
         Ok(())
     } else {
@@ -44,7 +44,7 @@ fn require_reports(member: &SignedIn) -> Result<(), PageError> {
 
 /// The filters, with the goal checked against the tenant's goals (another tenant's goal
 /// reads as an unknown one).
-fn parse(
+pub(super) fn parse(
     request: &HttpRequest,
     goals: &[GoalView],
 ) -> Result<(Filters, Option<GoalFilter>), Box<Rejected>> {
@@ -54,7 +54,15 @@ fn parse(
             problems: vec![problem],
         })
     })?;
-    let filters = Filters::parse(&pairs, Utc::now().date_naive())?;
+    parse_pairs(&pairs, goals)
+}
+
+/// [`parse`] of decoded pairs, for the pages that share the report's filters.
+pub(super) fn parse_pairs(
+    pairs: &[(String, String)],
+    goals: &[GoalView],
+) -> Result<(Filters, Option<GoalFilter>), Box<Rejected>> {
+    let filters = Filters::parse(pairs, Utc::now().date_naive())?;
     let goal = match filters.goal {
         None => None,
         Some(id) => match goals.iter().find(|goal| goal.id == id) {
@@ -75,7 +83,7 @@ fn parse(
     Ok((filters, goal))
 }
 
-fn label_query(filters: &Filters, goal: Option<GoalFilter>) -> LabelQuery {
+pub(super) fn label_query(filters: &Filters, goal: Option<GoalFilter>) -> LabelQuery {
     let (from, to) = filters.range();
     LabelQuery {
         from,
@@ -156,7 +164,7 @@ async fn download(
         .body(render::csv(&report.rows, filters.group_by)))
 }
 
-fn goal_options(goals: &[GoalView], selected: &str) -> Vec<FilterOption> {
+pub(super) fn goal_options(goals: &[GoalView], selected: &str) -> Vec<FilterOption> {
     goals
         .iter()
         .map(|goal| {
@@ -185,7 +193,7 @@ fn group_options(selected: GroupBy) -> Vec<FilterOption> {
         .collect()
 }
 
-fn version_options<'a>(
+pub(super) fn version_options<'a>(
     names: impl Iterator<Item = &'a String>,
     chosen: &[String],
 ) -> Vec<FilterOption> {
