@@ -52,7 +52,7 @@ async fn chart_series(browser: &Browser) -> Vec<String> {
 }
 
 /// GETs `url` with `session` as the dashboard's cookie; (status, body).
-async fn get_with_session(url: &str, session: &str) -> (u16, String) {
+pub(crate) async fn get_with_session(url: &str, session: &str) -> (u16, String) {
     let mut response = awc::Client::builder()
         .disable_redirects()
         .finish()
