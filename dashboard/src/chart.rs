@@ -204,7 +204,7 @@ fn max_of<'a>(lists: impl Iterator<Item = &'a Vec<i64>>) -> i64 {
 
 /// The smallest round top (1, 2 or 5 × 10ⁿ steps, four of them at most) that holds `max`,
 /// and its step; at least 1, so that a panel of zeros still has a scale.
-fn nice_ceiling(max: i64) -> (i64, i64) {
+pub(crate) fn nice_ceiling(max: i64) -> (i64, i64) {
     let max = max.max(1);
     let mut magnitude: i64 = 1;
     loop {
@@ -220,7 +220,7 @@ fn nice_ceiling(max: i64) -> (i64, i64) {
 }
 
 /// Text for SVG content and attribute values.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -18,6 +18,8 @@ pub const SCRIPT_PATH: &str = "/static/sightline.js";
 pub mod chart;
 pub mod explain;
 pub mod goals;
+pub mod health;
+pub mod hourly_chart;
 pub mod keys;
 pub mod members;
 pub mod models;
@@ -29,6 +31,12 @@ pub mod settings;
 pub use chart::{DailyChart, Series};
 pub use explain::{ExplainPage, ExplainedCandidate, ExplainedGoal};
 pub use goals::{GoalEditPage, GoalForm, GoalRow, GoalsPage};
+pub use health::{
+    CodeRow, ERROR_CODES, EntryError, HealthPage, HealthTabs, InvalidEntry, InvalidEventsPage,
+    KeyCoverageRow, LatenessRow, TestEventRow, TestEventsPage, TestMatchView, code_meaning,
+    percent,
+};
+pub use hourly_chart::HourBar;
 pub use keys::{CreatedKey, KeyRow, KeysPage};
 pub use members::{MemberRow, MembersPage};
 pub use models::{LabelVersions, ModelsPage, VersionCell};

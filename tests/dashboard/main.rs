@@ -3,6 +3,7 @@
 
 mod explain;
 mod goals;
+mod health;
 mod isolation;
 mod journey;
 mod keys;

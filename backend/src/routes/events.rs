@@ -6,7 +6,7 @@ use crate::domain::{Role, Scope};
 use crate::error::ApiError;
 use crate::ingest::{IngestError, MAX_BODY_BYTES, MAX_EVENTS_PER_BATCH, Mode};
 use crate::state::AppState;
-use crate::storage::events::recent_invalid;
+use crate::storage::invalid_events::recent_invalid;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -1,5 +1,5 @@
 //! Storing events: the group-commit write (insert or ignore), existence checks for
-//! idempotency, and the invalid-events log.
+//! idempotency, and the writing of the invalid-events log (read in `invalid_events`).
 //!
 //! On PostgreSQL a whole batch (detections, conversions and the invalid events of many
 //! requests) is one statement built on `UNNEST` over column arrays: one round
@@ -12,10 +12,9 @@ use crate::domain::events::{Consent, Event, EventBody, EventId, EventKind};
 use crate::domain::{FieldProblem, TenantId, Timestamp};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
+    TransactionTrait,
 };
-use serde::Serialize;
 use std::collections::HashSet;
 
 /// An event ready to store: parsed, with the tenant's consent policy applied.
@@ -101,36 +100,6 @@ pub async fn existing_ids(
         }
     };
     Ok(found.into_iter().collect())
-}
-
-/// One entry of the invalid-events log as the API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct InvalidEventView {
-    pub received_time: Timestamp,
-    pub payload: serde_json::Value,
-    pub errors: serde_json::Value,
-}
-
-/// The tenant's most recent invalid events, newest first.
-pub async fn recent_invalid(
-    db: &DatabaseConnection,
-    tenant: &TenantScope,
-    limit: u64,
-) -> Result<Vec<InvalidEventView>, DbErr> {
-    Ok(invalid_events::Entity::find()
-        .filter(invalid_events::Column::TenantId.eq(tenant.id().as_uuid()))
-        .order_by_desc(invalid_events::Column::ReceivedTime)
-        .order_by_desc(invalid_events::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|row| InvalidEventView {
-            received_time: row.received_time.into(),
-            payload: row.payload,
-            errors: row.errors,
-        })
-        .collect())
 }
 
 /// The key object stored on the event row; `None` when the policy stripped the keys.

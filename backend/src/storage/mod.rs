@@ -10,6 +10,8 @@ pub mod audit;
 pub mod entities;
 pub mod events;
 pub mod goals;
+pub mod health;
+pub mod invalid_events;
 pub mod members;
 pub mod overview;
 pub mod policies;

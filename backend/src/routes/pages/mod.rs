@@ -5,6 +5,7 @@
 mod account;
 mod explain;
 mod goals;
+mod health;
 mod keys;
 mod members;
 mod models;
@@ -29,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(account::configure)
         .configure(explain::configure)
         .configure(goals::configure)
+        .configure(health::configure)
         .configure(keys::configure)
         .configure(members::configure)
         .configure(models::configure)
@@ -144,4 +146,17 @@ fn redirect(location: &str, cookie: Option<Cookie<'static>>) -> HttpResponse {
 fn base_url(request: &HttpRequest) -> String {
     let info = request.connection_info();
     format!("{}://{}", info.scheme(), info.host())
+}
+
+/// Percent-encodes a query string value (everything but RFC 3986's unreserved characters).
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }

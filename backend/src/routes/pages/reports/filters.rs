@@ -3,6 +3,7 @@
 //! input gives them. Every problem is collected, to be shown on the page at once. Unknown
 //! parameters are ignored: the page's own form and links write every query string.
 
+use super::super::encode;
 use crate::routes::reports::query::{MAX_MODEL_VERSION_CHARS, MAX_MODEL_VERSIONS};
 use crate::storage::reports::{GroupBy, LabelRow};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
@@ -293,19 +294,6 @@ fn date(problems: &mut Vec<String>, field: &str, raw: &str) -> Option<NaiveDate>
             None
         }
     }
-}
-
-/// Percent-encodes a query string value (everything but RFC 3986's unreserved characters).
-fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
