@@ -45,8 +45,29 @@ async fn a_key_created_in_the_browser_is_shown_once_works_and_can_be_revoked() {
     assert_eq!(browser.text("button[data-copy='new-key']").await, "Copied");
     browser.screenshot("api-keys").await;
 
+    // The page's ready-to-paste command works as printed: run by a shell, it sends an event
+    // with the new key.
+    let command = browser.text("#created-key pre code").await;
+    // Off the test's thread, which also serves the requests.
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .args(["-c", &command])
+            .output()
+    })
+    .await
+    .expect("the command's thread")
+    .expect("bash runs the command");
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    assert_eq!(answer["accepted"], 1, "{answer}");
+
     // The key works at once, for both scopes.
-    let events = json!({"events": [detection("d-1", "s-1")]});
+    let events = json!({"events": [detection("d-2", "s-1")]});
     app.post("/v1/events", Some(&secret), &events)
         .await
         .expect(202);
