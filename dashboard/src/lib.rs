@@ -15,6 +15,7 @@ pub const STYLESHEET_PATH: &str = "/static/sightline.css";
 pub const SCRIPT: &str = include_str!("../static/sightline.js");
 pub const SCRIPT_PATH: &str = "/static/sightline.js";
 
+pub mod audit;
 pub mod chart;
 pub mod explain;
 pub mod goals;
@@ -28,6 +29,7 @@ pub mod quality;
 pub mod reports;
 pub mod settings;
 
+pub use audit::{AuditPage, AuditRow, FieldChange};
 pub use chart::{DailyChart, Series};
 pub use explain::{ExplainPage, ExplainedCandidate, ExplainedGoal};
 pub use goals::{GoalEditPage, GoalForm, GoalRow, GoalsPage};

@@ -1,6 +1,7 @@
 //! The dashboard in a real headless Chromium: signing up, in and out, the overview, and the
 //! protections around its forms (CSRF token, cookie attributes, security headers).
 
+mod audit;
 mod explain;
 mod goals;
 mod health;

@@ -3,6 +3,7 @@
 //! the CSRF token, and are answered with a redirect (no state ever changes on a GET).
 
 mod account;
+mod audit;
 mod explain;
 mod goals;
 mod health;
@@ -28,6 +29,7 @@ use std::pin::Pin;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(account::configure)
+        .configure(audit::configure)
         .configure(explain::configure)
         .configure(goals::configure)
         .configure(health::configure)
