@@ -112,12 +112,19 @@ impl TestApp {
     /// The production setup with the server as a separate process: `binary` is this
     /// package's `sightline-server` (`env!("CARGO_BIN_EXE_sightline-server")`).
     pub async fn spawn_process(binary: &str) -> Self {
+        let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+        Self::spawn_process_logging(binary, &filter).await
+    }
+
+    /// [`TestApp::spawn_process`] with the server's log filter `filter`; its log is then
+    /// [`TestApp::server_output`].
+    pub async fn spawn_process_logging(binary: &str, filter: &str) -> Self {
         let database = TestDatabase::create(&test_database_url()).await;
         let mut settings = base_settings();
         settings.database_url = Some(Secret::new(database.url()));
         settings.redis_url = Some(Secret::new(test_redis_url()));
         settings.redis_prefix = format!("sltest-{}", uuid::Uuid::new_v4().simple());
-        let server = process::ServerProcess::start(binary, &settings);
+        let server = process::ServerProcess::start_logging(binary, &settings, filter);
         Self {
             base_url: server.base_url.clone(),
             data_dir: settings.data_dir.clone(),
@@ -127,6 +134,14 @@ impl TestApp {
             process: Some(server),
             database: Some(database),
         }
+    }
+
+    /// What the server process has logged so far (empty for an in-process server).
+    pub fn server_output(&self) -> String {
+        self.process
+            .as_ref()
+            .map(process::ServerProcess::output)
+            .unwrap_or_default()
     }
 
     /// Kills the server process with SIGKILL (see [`TestApp::spawn_process`]).

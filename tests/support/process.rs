@@ -4,7 +4,7 @@
 use sightline::config::Settings;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 /// A running server process; killed when dropped.
@@ -13,21 +13,26 @@ pub struct ServerProcess {
     child: Child,
     /// `http://127.0.0.1:<port>`
     pub base_url: String,
+    /// Everything the process wrote to its standard output (its log), line by line.
+    output: Arc<Mutex<String>>,
 }
 
 impl ServerProcess {
     /// Starts `binary serve` configured like `settings` (through the environment, as an
     /// operator would) and waits until it prints its URL.
     pub fn start(binary: &str, settings: &Settings) -> Self {
+        let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+        Self::start_logging(binary, settings, &filter)
+    }
+
+    /// [`ServerProcess::start`] with the log filter `filter` (`RUST_LOG`'s syntax).
+    pub fn start_logging(binary: &str, settings: &Settings, filter: &str) -> Self {
         let mut command = Command::new(binary);
         command
             .arg("serve")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
+            .env("RUST_LOG", filter)
             .env("SIGHTLINE_LISTEN", settings.listen.to_string())
             .env("SIGHTLINE_DATA_DIR", &settings.data_dir)
             .env("SIGHTLINE_REDIS_PREFIX", &settings.redis_prefix)
@@ -56,18 +61,36 @@ impl ServerProcess {
             .unwrap_or_else(|err| panic!("cannot start {binary}: {err}"));
         let stdout = child.stdout.take().expect("piped stdout");
         let (found, url) = mpsc::channel();
+        let output = Arc::new(Mutex::new(String::new()));
+        let kept = Arc::clone(&output);
         // Keeps reading after the URL, so that the server never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(rest) = line.strip_prefix("Sightline is running: open ") {
                     let _ = found.send(rest.trim_end_matches('/').to_owned());
                 }
+                if let Ok(mut all) = kept.lock() {
+                    all.push_str(&line);
+                    all.push('\n');
+                }
             }
         });
         let base_url = url
             .recv_timeout(Duration::from_secs(60))
             .expect("the server process should print its URL");
-        Self { child, base_url }
+        Self {
+            child,
+            base_url,
+            output,
+        }
+    }
+
+    /// What the process has written to its standard output so far.
+    pub fn output(&self) -> String {
+        self.output
+            .lock()
+            .map(|all| all.clone())
+            .unwrap_or_default()
     }
 
     /// SIGKILL: no shutdown code runs, whatever was in flight is cut off.
