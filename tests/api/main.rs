@@ -12,6 +12,7 @@ mod embedded;
 mod events;
 mod goals;
 mod health;
+mod hostile_input;
 mod log_hygiene;
 mod matching;
 mod members;

@@ -71,6 +71,18 @@ impl TestApp {
         token: Option<&str>,
         body: Option<(&str, String)>,
     ) -> Response {
+        self.send_bytes(method, path, token, body.map(|(t, b)| (t, b.into_bytes())))
+            .await
+    }
+
+    /// Sends a request whose body is any bytes (not necessarily UTF-8).
+    pub async fn send_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Response {
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.base_url));

@@ -3,6 +3,8 @@
 pub mod account;
 pub mod events;
 pub mod goals;
+#[cfg(test)]
+mod hostile_input;
 pub mod ids;
 pub mod policy;
 pub mod problem;
