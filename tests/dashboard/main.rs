@@ -2,6 +2,7 @@
 //! protections around its forms (CSRF token, cookie attributes, security headers).
 
 mod audit;
+mod escaping;
 mod explain;
 mod goals;
 mod health;
