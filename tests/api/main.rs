@@ -12,6 +12,7 @@ mod embedded;
 mod events;
 mod goals;
 mod health;
+mod identities;
 mod matching;
 mod members;
 mod recovery;
