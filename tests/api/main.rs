@@ -13,6 +13,7 @@ mod events;
 mod goals;
 mod health;
 mod hostile_input;
+mod identities;
 mod log_hygiene;
 mod matching;
 mod members;

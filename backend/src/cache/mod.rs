@@ -165,6 +165,29 @@ impl HotStore {
         }
     }
 
+    /// Deletes each key (one pipelined round trip on Redis).
+    pub async fn delete_many(&self, keys: &[CacheKey]) -> Result<(), CacheError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        match &self.backend {
+            Backend::Redis(conn) => {
+                let mut pipe = redis::pipe();
+                for key in keys {
+                    pipe.del(&key.0).ignore();
+                }
+                let _: () = pipe.query_async(&mut conn.clone()).await?;
+                Ok(())
+            }
+            Backend::Local(local) => {
+                for key in keys {
+                    local.delete(&key.0);
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Sets each (key, value), replacing what is there (one pipelined round trip on Redis).
     pub async fn set_many(
         &self,

@@ -9,6 +9,7 @@ mod events;
 mod goals;
 mod health;
 mod home;
+mod identities;
 mod members;
 mod pages;
 mod policies;
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(goals::configure)
                 .configure(attributions::configure)
                 .configure(policies::configure)
+                .configure(identities::configure)
                 .configure(reports::configure),
         )
         .default_service(web::to(not_found));

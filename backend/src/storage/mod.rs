@@ -8,6 +8,7 @@ pub mod api_keys;
 pub mod attributions;
 pub mod audit;
 pub mod entities;
+pub mod erasure;
 pub mod events;
 pub mod goals;
 pub mod health;

@@ -94,6 +94,15 @@ impl HotCopies {
         }
     }
 
+    /// Deletes the copies of `keys` (their sessions' events were erased). If Redis fails,
+    /// a new incarnation makes whatever copy is left unusable.
+    pub async fn discard(&self, keys: &[SessionKey]) {
+        let cache_keys: Vec<CacheKey> = keys.iter().map(|key| self.cache_key(key)).collect();
+        if let Err(err) = self.hot.delete_many(&cache_keys).await {
+            self.rotate(&err);
+        }
+    }
+
     fn cache_key(&self, key: &SessionKey) -> CacheKey {
         self.hot.session_copy_key(key.tenant, &key.name, &key.value)
     }

@@ -64,6 +64,16 @@ pub struct ForgetGoal {
     pub goal_id: GoalId,
 }
 
+/// Forget sessions whose events were erased: drop them from memory and delete their hot
+/// copies, once no round is in flight (a round that loaded one before the erasure must end
+/// first). `done` is answered when they are gone.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Purge {
+    pub sessions: Vec<SessionKey>,
+    pub done: oneshot::Sender<()>,
+}
+
 /// Finish the round in flight, then stop (and stop the shard's thread).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]

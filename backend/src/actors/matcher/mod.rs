@@ -3,8 +3,10 @@
 //! Accepted events are routed, once per tracking key they carry, to the shard that owns that
 //! session (by hash), so work on one session is serialised and different sessions run in
 //! parallel on one thread per shard. Goal changes re-evaluate in the background. Start-up
-//! recovery re-matches what a crash may have left unmatched (see [`recovery`]).
+//! recovery re-matches what a crash may have left unmatched (see [`recovery`]). An erasure
+//! makes matching forget the erased events (see [`erasure`]).
 
+mod erasure;
 pub mod goal_cache;
 mod hot_copy;
 pub mod in_flight;
@@ -175,6 +177,17 @@ impl Matcher {
     /// fingerprint, under which resident sessions are read again from storage before use.
     pub fn policy_changed(&self, tenant: TenantId) {
         self.goals.invalidate(tenant);
+    }
+
+    /// An identity's events were erased from storage (committed): forget them everywhere in
+    /// matching and settle the sessions they were part of again. The receiver resolves once
+    /// that is done; the work goes on even if it is dropped.
+    pub fn identity_erased(
+        &self,
+        tenant: TenantId,
+        erased: crate::storage::erasure::ErasedEvents,
+    ) -> tokio::sync::oneshot::Receiver<()> {
+        erasure::start(self.clone(), tenant, erased)
     }
 
     /// The re-evaluation state of a goal, when this process has re-evaluated it.

@@ -7,10 +7,13 @@
 //! every resulting change in one transaction. Work that arrives meanwhile waits for the next round, so rounds grow with
 //! load. If the write fails, the sessions it touched leave memory (storage is the truth) and
 //! the round is tried again, so nothing accepted goes unmatched.
+//!
+//! An erasure's [`Purge`] waits for the round in flight: that round may hold an erased event
+//! (loaded before the erasure) and puts its sessions back in memory when it ends.
 
 use super::goal_cache::{GoalCache, TenantGoals};
 use super::hot_copy::{Evicted, HotCopies};
-use super::messages::{ForgetGoal, Process, SessionKey, Shutdown, Work};
+use super::messages::{ForgetGoal, Process, Purge, SessionKey, Shutdown, Work};
 use super::round::{self, Piece};
 use super::store::{LoadedSession, SessionStore, StoreLimits};
 use crate::auth::TenantScope;
@@ -51,6 +54,8 @@ pub struct Shard {
     copies: Option<Arc<HotCopies>>,
     store: SessionStore,
     pending: VecDeque<Work>,
+    /// Purges waiting for the round in flight to end.
+    purges: Vec<Purge>,
     /// A round is in flight: the store must not lose a session the round counts on.
     busy: bool,
     /// Shutting down: stop once the round in flight is over.
@@ -80,6 +85,7 @@ impl Shard {
             copies,
             store: SessionStore::new(limits),
             pending: VecDeque::new(),
+            purges: Vec::new(),
             busy: false,
             stopping: false,
             failures: 0,
@@ -301,8 +307,46 @@ impl Shard {
         self.busy = false;
         if self.stopping {
             ctx.stop();
+        } else if !self.purges.is_empty() {
+            self.purge_then_go_on(ctx);
         } else {
             self.kick(ctx);
+        }
+    }
+
+    /// Drops the purged sessions and deletes their hot copies, staying busy meanwhile so
+    /// that no round can take a copy about to be deleted; then answers the purges.
+    fn purge_then_go_on(&mut self, ctx: &mut Context<Self>) {
+        self.busy = true;
+        let purges = std::mem::take(&mut self.purges);
+        let keys: Vec<SessionKey> = purges
+            .iter()
+            .flat_map(|purge| purge.sessions.iter().cloned())
+            .collect();
+        for key in &keys {
+            self.store.remove(key);
+        }
+        let answer = move |purges: Vec<Purge>| {
+            for purge in purges {
+                let _ = purge.done.send(());
+            }
+        };
+        match &self.copies {
+            Some(copies) => {
+                let copies = Arc::clone(copies);
+                ctx.spawn(
+                    async move { copies.discard(&keys).await }
+                        .into_actor(self)
+                        .map(move |(), act, ctx| {
+                            answer(purges);
+                            act.go_on(ctx);
+                        }),
+                );
+            }
+            None => {
+                answer(purges);
+                self.go_on(ctx);
+            }
         }
     }
 }
@@ -344,6 +388,17 @@ impl Handler<Process> for Shard {
     fn handle(&mut self, message: Process, ctx: &mut Context<Self>) {
         self.pending.extend(message.0);
         self.kick(ctx);
+    }
+}
+
+impl Handler<Purge> for Shard {
+    type Result = ();
+
+    fn handle(&mut self, message: Purge, ctx: &mut Context<Self>) {
+        self.purges.push(message);
+        if !self.busy {
+            self.purge_then_go_on(ctx);
+        }
     }
 }
 
