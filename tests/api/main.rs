@@ -14,6 +14,7 @@ mod goals;
 mod health;
 mod matching;
 mod members;
+mod purge;
 mod recovery;
 mod reports;
 mod retention;

@@ -6,6 +6,7 @@ pub mod goals;
 pub mod ids;
 pub mod policy;
 pub mod problem;
+pub mod retention;
 pub mod time;
 
 pub use account::{ApiKeyName, Email, OrganizationName, Password, Role, Scope, Scopes};
