@@ -162,7 +162,9 @@ mod tests {
         let html = page("analyst", &FieldErrors::default(), "90")
             .render()
             .expect("renders");
-        assert!(html.contains(r#"id="purge-detections-last">2026-12-04 10:00 UTC: 1200 rows deleted"#));
+        assert!(
+            html.contains(r#"id="purge-detections-last">2026-12-04 10:00 UTC: 1200 rows deleted"#)
+        );
         assert!(html.contains(r#"id="purge-detections-oldest">none kept"#));
         assert!(!html.contains("not built yet"));
     }

@@ -204,13 +204,19 @@ async fn a_tenant_another_process_is_purging_is_skipped_until_its_lock_is_free()
     let tenant = tenant_id(&a);
 
     // "Another process": a session of its own holding the tenant's purge lock.
-    let other = app.db().await;
-    let lock = format!(
-        "SELECT pg_advisory_lock({PURGE_LOCK_CLASS}, {})",
-        purge_lock_key(tenant)
-    );
-    other
-        .execute_unprepared(&lock)
+    use sqlx::Connection;
+    let url = app
+        .settings
+        .database_url
+        .as_ref()
+        .expect("a database")
+        .expose();
+    let mut other = sqlx::PgConnection::connect(url).await.expect("connect");
+    let key = (PURGE_LOCK_CLASS, purge_lock_key(tenant));
+    sqlx::query("SELECT pg_advisory_lock($1, $2)")
+        .bind(key.0)
+        .bind(key.1)
+        .execute(&mut other)
         .await
         .expect("take the lock");
     let outcome = purge::purge_tenant(&db, tenant, 100, chrono::Utc::now())
@@ -220,6 +226,12 @@ async fn a_tenant_another_process_is_purging_is_skipped_until_its_lock_is_free()
     assert_eq!(counts(&app, &a.tenant_id).await, [3, 3, 3, 3]);
     assert_eq!(app.count("SELECT count(*) FROM retention_purges").await, 0);
 
+    sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+        .bind(key.0)
+        .bind(key.1)
+        .execute(&mut other)
+        .await
+        .expect("release the lock");
     other.close().await.ok();
     let outcome = purge::purge_tenant(&db, tenant, 100, chrono::Utc::now())
         .await
@@ -229,10 +241,13 @@ async fn a_tenant_another_process_is_purging_is_skipped_until_its_lock_is_free()
         TenantPurge::Purged(DataClass::ALL.map(|class| (class, 3)))
     );
     assert_eq!(counts(&app, &a.tenant_id).await, [0; 4]);
-    // The lock was released: it can be taken again at once.
+    // The lock was released. `pg_locks` is cluster-wide, and tests running beside this one
+    // purge their own databases, so only this database's lock counts.
     assert_eq!(
         app.count(&format!(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = {PURGE_LOCK_CLASS}"
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND classid = {PURGE_LOCK_CLASS}"
         ))
         .await,
         0
@@ -265,5 +280,47 @@ async fn the_background_job_purges_on_its_own_every_interval() {
             .then_some(())
     })
     .await;
+    db.close().await.ok();
+}
+
+#[actix_web::test]
+async fn the_embedded_database_is_purged_by_the_same_statements() {
+    let app = TestApp::spawn_embedded().await;
+    let a = app.signup().await;
+    let url = format!(
+        "sqlite://{}",
+        app.settings.data_dir.join("sightline.db").display()
+    );
+    let db = sea_orm::Database::connect(url)
+        .await
+        .expect("open the SQLite file");
+    // Times bound as parameters, so they are stored the way the server stores them (SQLite
+    // compares them as text).
+    for (id, days_old) in [("old-1", 400), ("old-2", 401), ("kept", 2)] {
+        let time = chrono::Utc::now() - chrono::Duration::days(days_old);
+        for sql in [
+            "INSERT INTO detections (tenant_id, event_id, event_time, received_time, consent, \
+                 \"keys\", is_test, label, confidence, model_version, entity_id, filtered) \
+             SELECT id, ?1, ?2, ?2, 'granted', NULL, false, 'barcode', 0.9, 'v3', 'sku-42', \
+                 false FROM tenants",
+            "INSERT INTO attributions (tenant_id, goal_id, conversion_event_id, \
+                 detection_event_id, kind, conversion_time, detection_time, label, entity_id, \
+                 model_version, value, is_test, created_at) \
+             SELECT id, id, 'c-' || ?1, ?1, 'assisted', ?2, ?2, 'barcode', 'sku-42', 'v3', 1, \
+                 false, ?2 FROM tenants",
+        ] {
+            db.execute_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Sqlite,
+                sql,
+                [id.into(), time.into()],
+            ))
+            .await
+            .unwrap_or_else(|err| panic!("{sql}: {err}"));
+        }
+    }
+    let outcomes = purge::run_once(&db, 1).await.expect("a purge run");
+    assert_eq!(deleted_of(&outcomes, tenant_id(&a)), [2, 0, 2, 0]);
+    let again = purge::run_once(&db, 1).await.expect("a second run");
+    assert_eq!(deleted_of(&again, tenant_id(&a)), [0; 4]);
     db.close().await.ok();
 }

@@ -171,7 +171,10 @@ async fn the_privacy_page_shows_each_class_last_purge_and_oldest_row_kept() {
             .await
             .ends_with(": 1 rows deleted")
     );
-    assert_eq!(browser.text("#purge-invalid_events-oldest").await, "none kept");
+    assert_eq!(
+        browser.text("#purge-invalid_events-oldest").await,
+        "none kept"
+    );
     assert!(
         browser
             .text("#purge-conversions-last")

@@ -4,9 +4,9 @@
 use super::{SignedIn, check_csrf, html, issue_csrf, redirect};
 use crate::domain::events::Consent;
 use crate::domain::policy::{ConsentPolicy, PERIODS, RetentionPolicy, TenantPolicy};
+use crate::domain::retention::DataClass;
 use crate::error::{ApiError, PageError};
 use crate::state::AppState;
-use crate::domain::retention::DataClass;
 use crate::storage::{TenantScope, policies, retention};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
