@@ -77,6 +77,11 @@ pub struct Settings {
     pub matching_memory_bytes: usize,
     /// How long a session stays in memory without events.
     pub matching_idle: Duration,
+    /// Time between two runs of the retention purge. Data is deleted at most this long
+    /// (plus the run's own duration) after it expires; API.md promises within an hour.
+    pub retention_purge_interval: Duration,
+    /// Most rows one purge statement deletes (each batch is its own short transaction).
+    pub retention_purge_batch_rows: u64,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
     /// How long a graceful shutdown waits for requests in flight.
@@ -106,6 +111,8 @@ impl Default for Settings {
             matching_shards: 0,
             matching_memory_bytes: 512 * 1024 * 1024,
             matching_idle: Duration::from_secs(600),
+            retention_purge_interval: Duration::from_secs(300),
+            retention_purge_batch_rows: 5000,
             workers: 0,
             shutdown_timeout: Duration::from_secs(30),
         }
@@ -183,6 +190,14 @@ const KEYS: &[Key] = &[
     key("matching_shards", "SIGHTLINE_MATCHING_SHARDS"),
     key("matching_memory_mb", "SIGHTLINE_MATCHING_MEMORY_MB"),
     key("matching_idle_seconds", "SIGHTLINE_MATCHING_IDLE_SECONDS"),
+    key(
+        "retention_purge_interval_seconds",
+        "SIGHTLINE_RETENTION_PURGE_INTERVAL_SECONDS",
+    ),
+    key(
+        "retention_purge_batch_rows",
+        "SIGHTLINE_RETENTION_PURGE_BATCH_ROWS",
+    ),
     key("workers", "SIGHTLINE_WORKERS"),
     key(
         "shutdown_timeout_seconds",
@@ -355,6 +370,18 @@ impl Settings {
         parser.parse("matching_idle_seconds", &mut settings.matching_idle, |v| {
             number_in(v, 1, 86_400).map(Duration::from_secs)
         });
+        // At most 30 minutes between runs, so that a run that itself takes a while still
+        // deletes within the hour API.md promises.
+        parser.parse(
+            "retention_purge_interval_seconds",
+            &mut settings.retention_purge_interval,
+            |v| number_in(v, 1, 1800).map(Duration::from_secs),
+        );
+        parser.parse(
+            "retention_purge_batch_rows",
+            &mut settings.retention_purge_batch_rows,
+            |v| number_in(v, 1, 1_000_000),
+        );
         parser.parse("workers", &mut settings.workers, |v| number_in(v, 0, 256));
         parser.parse(
             "shutdown_timeout_seconds",

@@ -3,6 +3,7 @@
 //! Tests build an [`Application`] on port 0 and drive it over HTTP, exactly as production does.
 
 use crate::actors::matcher::{Matcher, MatcherConfig};
+use crate::actors::purge::{self, PurgeConfig};
 use crate::auth::jwt::{self, JwtKeys};
 use crate::cache::{CacheError, HotStore};
 use crate::config::Settings;
@@ -96,6 +97,10 @@ impl Application {
             matcher,
             rate_limiter: RateLimiter::new(hot.clone(), settings.ingest_rate_limit_per_second),
         };
+        let purge_config = PurgeConfig {
+            interval: settings.retention_purge_interval,
+            batch_rows: settings.retention_purge_batch_rows,
+        };
         let state = web::Data::new(AppState {
             db,
             hot,
@@ -103,6 +108,10 @@ impl Application {
             ingest,
             settings,
         });
+        // The purge lives as long as the server's state: it stops once the server has.
+        let shared = state.clone().into_inner();
+        purge::start(state.db.clone(), purge_config, Arc::downgrade(&shared));
+        drop(shared);
 
         let mut server = HttpServer::new(move || {
             App::new()

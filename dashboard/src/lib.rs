@@ -45,7 +45,7 @@ pub use models::{LabelVersions, ModelsPage, VersionCell};
 pub use pages::{Chrome, ErrorPage, FieldErrors, LoginPage, OverviewPage, RecentEvent, SignupPage};
 pub use quality::{GoalQuality, GoalQualityRow, QualityPage, QualityRow};
 pub use reports::{Column, FilterOption, ReportRow, ReportTotals, ReportsPage};
-pub use settings::{RetentionField, SettingsPage};
+pub use settings::{PurgeRow, RetentionField, SettingsPage};
 
 /// The landing page: what Sightline is and how to start sending events.
 #[derive(Debug, Template, WebTemplate)]

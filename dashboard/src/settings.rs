@@ -16,6 +16,8 @@ pub struct SettingsPage {
     pub retention: Vec<RetentionField>,
     /// What was just saved, if anything: `consent` or `retention`.
     pub saved: Option<&'static str>,
+    /// What the retention purge has done, per class of data.
+    pub purges: Vec<PurgeRow>,
 }
 
 impl SettingsPage {
@@ -59,6 +61,38 @@ impl RetentionField {
     }
 }
 
+/// One class of data on the retention card: its period, the purge's last run over it, and
+/// the oldest row it still holds.
+#[derive(Debug, Clone)]
+pub struct PurgeRow {
+    /// `detections`, `conversions`, `attributions` or `invalid_events` (element ids).
+    pub class: &'static str,
+    pub label: &'static str,
+    /// The time the class expires by, in words.
+    pub expires_by: &'static str,
+    pub period_days: u16,
+    /// When the purge last ran over this class (`None`: not yet).
+    pub last_run: Option<String>,
+    /// Rows that run deleted.
+    pub last_deleted: u64,
+    /// Rows deleted by every run together.
+    pub total_deleted: u64,
+    /// The time of the oldest row kept (`None`: no rows).
+    pub oldest_kept: Option<String>,
+}
+
+impl PurgeRow {
+    /// The label and what the class expires by, for a class name.
+    pub fn describe(class: &str) -> (&'static str, &'static str) {
+        match class {
+            "detections" => ("Detections", "event time"),
+            "conversions" => ("Conversions", "event time"),
+            "attributions" => ("Attributions", "their conversion's event time"),
+            _ => ("Invalid events", "time received"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +119,16 @@ mod tests {
                 RetentionField::new("max_event_age_days", (1, 30), "7".into(), errors),
             ],
             saved: None,
+            purges: vec![PurgeRow {
+                class: "detections",
+                label: "Detections",
+                expires_by: "event time",
+                period_days: 90,
+                last_run: Some("2026-12-04 10:00 UTC".into()),
+                last_deleted: 1200,
+                total_deleted: 5000,
+                oldest_kept: None,
+            }],
         }
     }
 
@@ -111,5 +155,17 @@ mod tests {
             .expect("renders");
         assert!(!html.contains(r#"action="/app/settings/retention""#));
         assert!(html.contains(r#"id="retention-detections_days">90 days"#));
+    }
+
+    #[test]
+    fn the_purge_card_shows_the_last_run_and_the_oldest_row_kept_per_class() {
+        let html = page("analyst", &FieldErrors::default(), "90")
+            .render()
+            .expect("renders");
+        assert!(
+            html.contains(r#"id="purge-detections-last">2026-12-04 10:00 UTC: 1200 rows deleted"#)
+        );
+        assert!(html.contains(r#"id="purge-detections-oldest">none kept"#));
+        assert!(!html.contains("not built yet"));
     }
 }

@@ -11,6 +11,7 @@ mod m20261203_000002_events;
 mod m20261203_000003_goals;
 mod m20261203_000004_attributions;
 mod m20261203_000005_report_rollup;
+mod m20261204_000006_retention_purges;
 
 /// Runs Sightline's migrations in order.
 #[derive(Debug)]
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000003_goals::Migration),
             Box::new(m20261203_000004_attributions::Migration),
             Box::new(m20261203_000005_report_rollup::Migration),
+            Box::new(m20261204_000006_retention_purges::Migration),
         ]
     }
 }
@@ -37,6 +39,7 @@ const SOURCES: &[&str] = &[
     include_str!("m20261203_000003_goals.rs"),
     include_str!("m20261203_000004_attributions.rs"),
     include_str!("m20261203_000005_report_rollup.rs"),
+    include_str!("m20261204_000006_retention_purges.rs"),
 ];
 
 /// A short fingerprint of the migrations, so that a cached, already-migrated database (the

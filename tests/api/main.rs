@@ -17,6 +17,7 @@ mod identities;
 mod log_hygiene;
 mod matching;
 mod members;
+mod purge;
 mod recovery;
 mod reports;
 mod retention;

@@ -111,3 +111,77 @@ async fn an_owner_sets_the_retention_periods_with_inline_errors() {
     );
     browser.close().await;
 }
+
+#[actix_web::test]
+async fn the_privacy_page_shows_each_class_last_purge_and_oldest_row_kept() {
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn_with(|settings| {
+        settings.retention_purge_interval = std::time::Duration::from_secs(1800);
+    })
+    .await;
+    let browser = Browser::start().await;
+    sign_up_in_browser(&app, &browser, &unique_email()).await;
+    browser
+        .goto(&format!("{}/app/settings", app.base_url))
+        .await;
+    assert_eq!(browser.text("#purge-detections-last").await, "not yet run");
+    assert_eq!(browser.text("#purge-detections-oldest").await, "none kept");
+    assert!(!browser.source().await.contains("not built yet"));
+
+    // Three detections and one invalid event past their periods (395 and 30 days), one
+    // detection inside; the page's minutes are UTC.
+    let kept = chrono::Utc::now() - chrono::Duration::days(2);
+    let db = app.db().await;
+    let detection = |id: &str, time: &str| {
+        format!(
+            "INSERT INTO detections (tenant_id, event_id, event_time, received_time, consent, \
+                 \"keys\", is_test, label, confidence, model_version, entity_id, filtered) \
+             SELECT id, '{id}', {time}, now(), 'granted', NULL, false, 'barcode', 0.9, 'v3', \
+                 'sku-42', false FROM tenants"
+        )
+    };
+    for sql in [
+        detection("old-1", "now() - interval '400 days'"),
+        detection("old-2", "now() - interval '401 days'"),
+        detection("old-3", "now() - interval '402 days'"),
+        detection("kept", &format!("'{}'::timestamptz", kept.to_rfc3339())),
+        "INSERT INTO invalid_events (tenant_id, id, received_time, payload, errors) \
+         SELECT id, gen_random_uuid(), now() - interval '31 days', '{}', '[]' FROM tenants"
+            .to_owned(),
+    ] {
+        db.execute_unprepared(&sql).await.expect("seed old rows");
+    }
+    sightline::actors::purge::run_once(&db, 2)
+        .await
+        .expect("a purge run");
+    db.close().await.ok();
+
+    browser
+        .goto(&format!("{}/app/settings", app.base_url))
+        .await;
+    let last = browser.text("#purge-detections-last").await;
+    assert!(last.ends_with(" UTC: 3 rows deleted"), "{last}");
+    assert_eq!(
+        browser.text("#purge-detections-oldest").await,
+        kept.format("%Y-%m-%d %H:%M UTC").to_string()
+    );
+    assert!(
+        browser
+            .text("#purge-invalid_events-last")
+            .await
+            .ends_with(": 1 rows deleted")
+    );
+    assert_eq!(
+        browser.text("#purge-invalid_events-oldest").await,
+        "none kept"
+    );
+    assert!(
+        browser
+            .text("#purge-conversions-last")
+            .await
+            .ends_with(": 0 rows deleted")
+    );
+    assert_eq!(browser.text("#purge-attributions-total").await, "0");
+    browser.screenshot("privacy-purge").await;
+    browser.close().await;
+}

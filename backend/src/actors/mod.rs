@@ -1,3 +1,4 @@
 //! Actors: long-lived state owners that work through messages.
 
 pub mod matcher;
+pub mod purge;

@@ -8,6 +8,7 @@ mod hostile_input;
 pub mod ids;
 pub mod policy;
 pub mod problem;
+pub mod retention;
 pub mod time;
 
 pub use account::{ApiKeyName, Email, OrganizationName, Password, Role, Scope, Scopes};

@@ -218,12 +218,18 @@ impl Session {
         &self.detections[from..until.max(from)]
     }
 
-    /// Drops the events older than `cutoff` (and what is stored for those conversions): no
-    /// event still accepted can change their attributions or need them.
-    pub fn forget_before(&mut self, cutoff: Millis) {
-        let old_detections = self.detections.partition_point(|d| d.event_time < cutoff);
+    /// Drops the detections older than `detections_cutoff` and the conversions older than
+    /// `conversions_cutoff` (and what is stored for those conversions): past the horizon no
+    /// event still accepted can change their attributions or need them, and past their
+    /// retention period they count as deleted.
+    pub fn forget_before(&mut self, detections_cutoff: Millis, conversions_cutoff: Millis) {
+        let old_detections = self
+            .detections
+            .partition_point(|d| d.event_time < detections_cutoff);
         self.detections.drain(..old_detections);
-        let old_conversions = self.conversions.partition_point(|c| c.event_time < cutoff);
+        let old_conversions = self
+            .conversions
+            .partition_point(|c| c.event_time < conversions_cutoff);
         for c in self.conversions.drain(..old_conversions) {
             self.stored.retain(|((_, id), _)| *id != c.event_id);
         }

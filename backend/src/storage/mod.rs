@@ -18,6 +18,7 @@ pub mod overview;
 pub mod policies;
 pub mod quality;
 pub mod reports;
+pub mod retention;
 pub mod sessions;
 
 use crate::config::Settings;

@@ -116,6 +116,8 @@ pub fn child(args: &[String]) -> ! {
             active: vec![ActiveGoal { id: goal_id, goal }],
             revisions: HashMap::new(),
             horizon: i64::MAX / 2,
+            detections_kept: i64::MAX / 2,
+            conversions_kept: i64::MAX / 2,
             fingerprint: 0,
         }),
     )]);

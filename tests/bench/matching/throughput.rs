@@ -152,6 +152,8 @@ pub fn measure(sessions: u64) -> CoreFigures {
                 }],
                 revisions: HashMap::new(),
                 horizon: HORIZON,
+                detections_kept: i64::MAX / 2,
+                conversions_kept: i64::MAX / 2,
                 fingerprint: FINGERPRINT,
             };
             (*tenant, Arc::new(goals))

@@ -39,6 +39,12 @@ pub struct TenantGoals {
     /// How far back events can still matter: the longest active window plus the tenant's
     /// accepted event age, plus a margin.
     pub horizon: Millis,
+    /// How long detections are kept (the retention period): older ones count as deleted,
+    /// whether or not the purge has removed them yet.
+    pub detections_kept: Millis,
+    /// How long a conversion can still hold attributions: the shorter of the conversion and
+    /// attribution periods (an attribution of an older conversion would be expired at birth).
+    pub conversions_kept: Millis,
     /// Changes whenever any goal or the horizon changes: a session's hot copy is only
     /// trusted under the goals it was kept under (see `hot_copy`).
     pub fingerprint: u64,
@@ -120,10 +126,15 @@ impl GoalCache {
         versions.sort_unstable();
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         (versions, horizon).hash(&mut hasher);
+        let retention = policy.retention;
         let goals = Arc::new(TenantGoals {
             active,
             revisions,
             horizon,
+            detections_kept: i64::from(retention.detections_days) * DAY,
+            conversions_kept: i64::from(
+                retention.conversions_days.min(retention.attributions_days),
+            ) * DAY,
             fingerprint: hasher.finish(),
         });
         let mut entries = self.lock();

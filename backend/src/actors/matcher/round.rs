@@ -69,7 +69,14 @@ pub fn apply<'a>(
             applied.touched.push(key.clone());
         }
         let session = entered.session;
-        session.forget_before(now_millis.saturating_sub(tenant_goals.horizon));
+        // Outside the horizon nothing accepted can change; past its retention period an
+        // event counts as deleted even before the purge has removed its row, so a resident
+        // session and one rebuilt from storage see the same events (see `actors::purge`).
+        let horizon = now_millis.saturating_sub(tenant_goals.horizon);
+        session.forget_before(
+            horizon.max(now_millis.saturating_sub(tenant_goals.detections_kept)),
+            horizon.max(now_millis.saturating_sub(tenant_goals.conversions_kept)),
+        );
         let mut record = |mut change: Change| {
             let slot = (
                 key.tenant,

@@ -4,12 +4,13 @@
 use super::{SignedIn, check_csrf, html, issue_csrf, redirect};
 use crate::domain::events::Consent;
 use crate::domain::policy::{ConsentPolicy, PERIODS, RetentionPolicy, TenantPolicy};
+use crate::domain::retention::DataClass;
 use crate::error::{ApiError, PageError};
 use crate::state::AppState;
-use crate::storage::policies;
+use crate::storage::{TenantScope, policies, retention};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use dashboard::{FieldErrors, RetentionField, SettingsPage};
+use dashboard::{FieldErrors, PurgeRow, RetentionField, SettingsPage};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -39,10 +40,11 @@ async fn show(
         Some(_) => Some("consent"),
         None => None,
     };
+    let purges = purge_rows(&state, member.caller.tenant(), &policy).await?;
     let (page, csrf) = page(
         &request,
         &member,
-        &policy,
+        (&policy, purges),
         stored,
         &FieldErrors::default(),
         saved,
@@ -60,11 +62,40 @@ fn require_reader(member: &SignedIn) -> Result<(), PageError> {
     }
 }
 
-/// The page with the retention periods shown as `retention` (stored, or as submitted).
+/// Per class: its period, the purge's last run and the oldest row kept (one index probe
+/// each, through the tenant/time indexes the purge itself uses).
+async fn purge_rows(
+    state: &AppState,
+    tenant: &TenantScope,
+    policy: &TenantPolicy,
+) -> Result<Vec<PurgeRow>, PageError> {
+    let runs = retention::last_runs(&state.db, tenant).await?;
+    let when = |at: chrono::DateTime<chrono::Utc>| at.format("%Y-%m-%d %H:%M UTC").to_string();
+    let mut rows = Vec::with_capacity(DataClass::ALL.len());
+    for class in DataClass::ALL {
+        let run = runs.iter().find(|(c, _)| *c == class).map(|(_, run)| *run);
+        let oldest = retention::oldest_kept(&state.db, tenant, class).await?;
+        let (label, expires_by) = PurgeRow::describe(class.as_str());
+        rows.push(PurgeRow {
+            class: class.as_str(),
+            label,
+            expires_by,
+            period_days: class.period_days(&policy.retention),
+            last_run: run.map(|run| when(run.at)),
+            last_deleted: run.map_or(0, |run| run.deleted),
+            total_deleted: run.map_or(0, |run| run.total_deleted),
+            oldest_kept: oldest.map(when),
+        });
+    }
+    Ok(rows)
+}
+
+/// The page with the retention periods shown as `retention` (stored, or as submitted), and
+/// what the purge has done.
 fn page(
     request: &HttpRequest,
     member: &SignedIn,
-    policy: &TenantPolicy,
+    (policy, purges): (&TenantPolicy, Vec<PurgeRow>),
     retention: [String; 5],
     errors: &FieldErrors,
     saved: Option<&'static str>,
@@ -87,6 +118,7 @@ fn page(
         strip_keys_without_consent: policy.consent.strip_keys_without_consent,
         retention,
         saved,
+        purges,
     };
     Ok((page, csrf))
 }
@@ -157,7 +189,8 @@ async fn save_retention(
                 errors.add(problem.field, problem.message);
             }
             let policy = policies::get(&state.db, caller.tenant().id()).await?;
-            let (page, csrf) = page(&request, &member, &policy, typed, &errors, None)?;
+            let purges = purge_rows(&state, caller.tenant(), &policy).await?;
+            let (page, csrf) = page(&request, &member, (&policy, purges), typed, &errors, None)?;
             html(StatusCode::BAD_REQUEST, &page, &csrf)
         }
     }

@@ -10,6 +10,7 @@ pub mod goals;
 pub mod invalid_events;
 pub mod matching_checkpoint;
 pub mod memberships;
+pub mod retention_purges;
 pub mod tenant_policies;
 pub mod tenants;
 pub mod users;
