@@ -45,8 +45,8 @@ pub struct TenantGoals {
     /// How long a conversion can still hold attributions: the shorter of the conversion and
     /// attribution periods (an attribution of an older conversion would be expired at birth).
     pub conversions_kept: Millis,
-    /// Changes whenever any goal or the horizon changes: a session's hot copy is only
-    /// trusted under the goals it was kept under (see `hot_copy`).
+    /// Changes whenever any goal, the horizon or a retention period changes: a session's hot
+    /// copy is only trusted under the goals it was kept under (see `hot_copy`).
     pub fingerprint: u64,
 }
 
@@ -124,17 +124,20 @@ impl GoalCache {
             .map(|g| (g.id, g.revision, g.spec.active))
             .collect();
         versions.sort_unstable();
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        (versions, horizon).hash(&mut hasher);
         let retention = policy.retention;
+        let detections_kept = i64::from(retention.detections_days) * DAY;
+        let conversions_kept =
+            i64::from(retention.conversions_days.min(retention.attributions_days)) * DAY;
+        // The retention periods are in it too: a resident session has forgotten what was
+        // past them, so after a longer period it must be read again from storage.
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (versions, horizon, detections_kept, conversions_kept).hash(&mut hasher);
         let goals = Arc::new(TenantGoals {
             active,
             revisions,
             horizon,
-            detections_kept: i64::from(retention.detections_days) * DAY,
-            conversions_kept: i64::from(
-                retention.conversions_days.min(retention.attributions_days),
-            ) * DAY,
+            detections_kept,
+            conversions_kept,
             fingerprint: hasher.finish(),
         });
         let mut entries = self.lock();
