@@ -47,47 +47,6 @@ async fn send(app: &TestApp, key: &str, events: Vec<Value>) -> Value {
         .body
 }
 
-/// The (detection, kind) pairs of a conversion, sorted.
-async fn credits(app: &TestApp, key: &str, conversion: &str) -> Vec<(String, String)> {
-    let body = app
-        .get(
-            &format!("/v1/attributions?conversion_event_id={conversion}"),
-            Some(key),
-        )
-        .await
-        .expect(200)
-        .body;
-    let mut pairs: Vec<(String, String)> = body["attributions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["detection_event_id"].as_str().unwrap().to_owned(),
-                a["kind"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    pairs.sort();
-    pairs
-}
-
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-    expected
-        .iter()
-        .map(|(d, k)| ((*d).to_owned(), (*k).to_owned()))
-        .collect()
-}
-
-async fn await_credits(app: &TestApp, key: &str, conversion: &str, expected: &[(&str, &str)]) {
-    let expected = &pairs(expected);
-    eventually(
-        &format!("credits of {conversion} to be {expected:?}"),
-        move || async move { (credits(app, key, conversion).await == *expected).then_some(()) },
-    )
-    .await;
-}
-
 async fn erase(app: &TestApp, token: &str, key: &str, value_in_path: &str) -> Value {
     app.delete(
         &format!("/v1/identities/{key}/{value_in_path}"),
@@ -136,8 +95,10 @@ async fn send_two_users(app: &TestApp, t: &Tenant) {
     )
     .await;
     assert_eq!(answer["rejected"], 2, "{answer}");
-    await_credits(app, &t.key, "c-erased", &[("d-erased", "direct")]).await;
-    await_credits(app, &t.key, "c-kept", &[("d-kept", "direct")]).await;
+    app.await_credits(&t.key, "c-erased", &[("d-erased", "direct")])
+        .await;
+    app.await_credits(&t.key, "c-kept", &[("d-kept", "direct")])
+        .await;
 }
 
 #[actix_web::test]
@@ -191,12 +152,12 @@ async fn erasing_an_identity_deletes_its_rows_for_that_tenant_only_and_answers_t
         "the report rollup forgets the detection too"
     );
     assert_eq!(
-        credits(&app, &a.key, "c-kept").await,
-        pairs(&[("d-kept", "direct")])
+        app.credits(&a.key, "c-kept").await,
+        support::pairs(&[("d-kept", "direct")])
     );
     assert_eq!(
-        credits(&app, &b.key, "c-erased").await,
-        pairs(&[("d-erased", "direct")]),
+        app.credits(&b.key, "c-erased").await,
+        support::pairs(&[("d-erased", "direct")]),
         "the other tenant's identical value is untouched"
     );
 
@@ -245,8 +206,7 @@ async fn shared_session(app: &TestApp, t: &Tenant) {
         ],
     )
     .await;
-    await_credits(
-        app,
+    app.await_credits(
         &t.key,
         "c-1",
         &[("d-anon", "assisted"), ("d-user", "direct")],
@@ -263,8 +223,8 @@ async fn erase_and_check_nothing_comes_back(app: &TestApp, t: &Tenant) {
     );
     // Complete when answered: no waiting.
     assert_eq!(
-        credits(app, &t.key, "c-1").await,
-        pairs(&[("d-anon", "direct")])
+        app.credits(&t.key, "c-1").await,
+        support::pairs(&[("d-anon", "direct")])
     );
 
     // A detection between the two: it takes the direct credit; d-user stays gone (it would
@@ -275,8 +235,7 @@ async fn erase_and_check_nothing_comes_back(app: &TestApp, t: &Tenant) {
         vec![detection("d-new", json!({"session_token": "s-1"}), 30)],
     )
     .await;
-    await_credits(
-        app,
+    app.await_credits(
         &t.key,
         "c-1",
         &[("d-anon", "assisted"), ("d-new", "direct")],
@@ -288,8 +247,7 @@ async fn erase_and_check_nothing_comes_back(app: &TestApp, t: &Tenant) {
         vec![conversion("c-2", json!({"session_token": "s-1"}), 1)],
     )
     .await;
-    await_credits(
-        app,
+    app.await_credits(
         &t.key,
         "c-2",
         &[("d-anon", "assisted"), ("d-new", "direct")],
@@ -383,10 +341,11 @@ async fn an_erased_event_is_not_brought_back_by_start_up_recovery() {
         vec![conversion("c-2", json!({"session_token": "s-1"}), 1)],
     )
     .await;
-    await_credits(&app, &t.key, "c-2", &[("d-anon", "direct")]).await;
+    app.await_credits(&t.key, "c-2", &[("d-anon", "direct")])
+        .await;
     assert_eq!(
-        credits(&app, &t.key, "c-1").await,
-        pairs(&[("d-anon", "direct")])
+        app.credits(&t.key, "c-1").await,
+        support::pairs(&[("d-anon", "direct")])
     );
     assert_eq!(
         rows(

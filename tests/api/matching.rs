@@ -47,44 +47,6 @@ async fn send(app: &TestApp, key: &str, events: Vec<Value>) {
     assert_eq!(answer.body["rejected"], 0, "{}", answer.text);
 }
 
-/// The (detection, kind) pairs of a conversion, sorted.
-async fn credits(app: &TestApp, key: &str, conversion: &str) -> Vec<(String, String)> {
-    let body = app
-        .get(
-            &format!("/v1/attributions?conversion_event_id={conversion}"),
-            Some(key),
-        )
-        .await
-        .expect(200)
-        .body;
-    let mut pairs: Vec<(String, String)> = body["attributions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                a["detection_event_id"].as_str().unwrap().to_owned(),
-                a["kind"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    pairs.sort();
-    pairs
-}
-
-/// Waits until the conversion's credits are exactly `expected`.
-async fn await_credits(app: &TestApp, key: &str, conversion: &str, expected: &[(&str, &str)]) {
-    let expected: &Vec<(String, String)> = &expected
-        .iter()
-        .map(|(d, k)| ((*d).to_owned(), (*k).to_owned()))
-        .collect();
-    eventually(
-        &format!("credits of {conversion} to be {expected:?}"),
-        move || async move { (credits(app, key, conversion).await == *expected).then_some(()) },
-    )
-    .await;
-}
-
 #[actix_web::test]
 async fn the_latest_qualifying_detection_gets_the_direct_attribution() {
     let app = TestApp::spawn().await;
@@ -99,8 +61,7 @@ async fn the_latest_qualifying_detection_gets_the_direct_attribution() {
         ],
     )
     .await;
-    await_credits(
-        &app,
+    app.await_credits(
         &t.key,
         "c-1",
         &[("d-early", "assisted"), ("d-late", "direct")],
@@ -134,12 +95,12 @@ async fn a_detection_arriving_after_its_conversion_is_matched_as_if_it_came_firs
     let t = tenant_with_goal(&app).await;
     send(&app, &t.key, vec![conversion("c-1", "s-1", 10)]).await;
     send(&app, &t.key, vec![detection("d-early", "s-1", 50)]).await;
-    await_credits(&app, &t.key, "c-1", &[("d-early", "direct")]).await;
+    app.await_credits(&t.key, "c-1", &[("d-early", "direct")])
+        .await;
 
     // A later arrival that is closer to the conversion takes the direct credit.
     send(&app, &t.key, vec![detection("d-late", "s-1", 20)]).await;
-    await_credits(
-        &app,
+    app.await_credits(
         &t.key,
         "c-1",
         &[("d-early", "assisted"), ("d-late", "direct")],
@@ -172,8 +133,10 @@ async fn events_of_other_sessions_and_other_test_ness_do_not_match() {
         ],
     )
     .await;
-    await_credits(&app, &t.key, "c-1", &[("d-live", "direct")]).await;
-    await_credits(&app, &t.key, "c-test", &[("d-test", "direct")]).await;
+    app.await_credits(&t.key, "c-1", &[("d-live", "direct")])
+        .await;
+    app.await_credits(&t.key, "c-test", &[("d-test", "direct")])
+        .await;
 }
 
 #[actix_web::test]
@@ -207,8 +170,7 @@ async fn explain_gives_every_related_detection_its_verdict() {
         ],
     )
     .await;
-    await_credits(
-        &app,
+    app.await_credits(
         &t.key,
         "c-1",
         &[("d-assist", "assisted"), ("d-direct", "direct")],
@@ -286,8 +248,7 @@ async fn goal_changes_re_evaluate_stored_events() {
         .expect(201)
         .body;
     let goal_id = created["id"].as_str().unwrap().to_owned();
-    await_credits(
-        &app,
+    app.await_credits(
         &key,
         "c-1",
         &[("d-sure", "assisted"), ("d-unsure", "direct")],
@@ -312,14 +273,15 @@ async fn goal_changes_re_evaluate_stored_events() {
     app.put(&path, Some(&owner.token), &stricter)
         .await
         .expect(200);
-    await_credits(&app, &key, "c-1", &[("d-sure", "direct")]).await;
+    app.await_credits(&key, "c-1", &[("d-sure", "direct")])
+        .await;
 
     // Deactivated: nothing; reactivated: back again.
     stricter["active"] = json!(false);
     app.put(&path, Some(&owner.token), &stricter)
         .await
         .expect(200);
-    await_credits(&app, &key, "c-1", &[]).await;
+    app.await_credits(&key, "c-1", &[]).await;
     let explained = app
         .get("/v1/conversions/c-1/explain", Some(&key))
         .await
@@ -334,13 +296,14 @@ async fn goal_changes_re_evaluate_stored_events() {
     app.put(&path, Some(&owner.token), &stricter)
         .await
         .expect(200);
-    await_credits(&app, &key, "c-1", &[("d-sure", "direct")]).await;
+    app.await_credits(&key, "c-1", &[("d-sure", "direct")])
+        .await;
 
     // Deleted: its attributions go with it, and new events make none.
     app.delete(&format!("/v1/goals/{goal_id}"), Some(&owner.token))
         .await
         .expect(204);
-    assert_eq!(credits(&app, &key, "c-1").await, vec![]);
+    assert_eq!(app.credits(&key, "c-1").await, vec![]);
     send(&app, &key, vec![detection("d-new", "s-1", 12)]).await;
     actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(app.count("SELECT count(*) FROM attributions").await, 0);
@@ -363,17 +326,18 @@ async fn events_sent_while_no_goal_used_their_key_count_once_one_does_again() {
         vec![detection("d-1", "s-1", 40), conversion("c-1", "s-1", 10)],
     )
     .await;
-    await_credits(&app, &key, "c-1", &[("d-1", "direct")]).await;
+    app.await_credits(&key, "c-1", &[("d-1", "direct")]).await;
 
     // The session stays in memory while its goal is off; a later detection comes meanwhile.
     let mut body = goal();
     body["active"] = json!(false);
     app.put(&path, Some(&owner.token), &body).await.expect(200);
-    await_credits(&app, &key, "c-1", &[]).await;
+    app.await_credits(&key, "c-1", &[]).await;
     send(&app, &key, vec![detection("d-2", "s-1", 20)]).await;
     body["active"] = json!(true);
     app.put(&path, Some(&owner.token), &body).await.expect(200);
-    await_credits(&app, &key, "c-1", &[("d-1", "assisted"), ("d-2", "direct")]).await;
+    app.await_credits(&key, "c-1", &[("d-1", "assisted"), ("d-2", "direct")])
+        .await;
 }
 
 #[actix_web::test]
@@ -391,7 +355,7 @@ async fn a_goal_on_another_key_uses_that_key_s_sessions() {
     let mut bought = conversion("c-1", "s-2", 10);
     bought["keys"] = json!({"session_token": "s-2", "user_id": "u-1"});
     send(&app, &key, vec![seen, bought]).await;
-    await_credits(&app, &key, "c-1", &[("d-1", "direct")]).await;
+    app.await_credits(&key, "c-1", &[("d-1", "direct")]).await;
 }
 
 #[actix_web::test]
@@ -444,12 +408,12 @@ async fn sessions_pushed_out_of_memory_come_back_from_their_hot_copy() {
                 SELECT count(*) FROM gone";
     assert_eq!(app.count(gone).await, 1);
     send(&app, &t.key, vec![conversion("c-1", "s-1", 10)]).await;
-    await_credits(&app, &t.key, "c-1", &[("d-early", "direct")]).await;
+    app.await_credits(&t.key, "c-1", &[("d-early", "direct")])
+        .await;
 
     // And the copy keeps what was stored: a later detection moves the direct credit once.
     send(&app, &t.key, vec![detection("d-late", "s-1", 20)]).await;
-    await_credits(
-        &app,
+    app.await_credits(
         &t.key,
         "c-1",
         &[("d-early", "assisted"), ("d-late", "direct")],

@@ -131,6 +131,39 @@ impl TestApp {
         .await;
     }
 
+    /// The (detection, kind) pairs credited for `conversion`, sorted.
+    pub async fn credits(&self, key: &str, conversion: &str) -> Vec<(String, String)> {
+        let body = self
+            .get(
+                &format!("/v1/attributions?conversion_event_id={conversion}"),
+                Some(key),
+            )
+            .await
+            .expect(200)
+            .body;
+        let mut pairs: Vec<(String, String)> = body["attributions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                let text = |field: &str| a[field].as_str().unwrap_or_default().to_owned();
+                (text("detection_event_id"), text("kind"))
+            })
+            .collect();
+        pairs.sort();
+        pairs
+    }
+
+    /// Waits until `conversion`'s credits are exactly `expected` (detection, kind) pairs.
+    pub async fn await_credits(&self, key: &str, conversion: &str, expected: &[(&str, &str)]) {
+        let expected = &crate::pairs(expected);
+        crate::eventually(
+            &format!("credits of {conversion} to be {expected:?}"),
+            move || async move { (self.credits(key, conversion).await == *expected).then_some(()) },
+        )
+        .await;
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
         self.send(Method::GET, path, token, None).await
     }

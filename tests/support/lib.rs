@@ -230,6 +230,16 @@ impl Drop for TestApp {
     }
 }
 
+/// (detection, kind) pairs as [`TestApp::credits`] answers them.
+pub fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = expected
+        .iter()
+        .map(|(d, k)| ((*d).to_owned(), (*k).to_owned()))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
 /// Polls `probe` every 25 ms until it yields a value, for up to 5 seconds (API.md promises
 /// matching within 2 s of a 202; the margin keeps a loaded CI machine from flaking).
 pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
