@@ -20,6 +20,7 @@ pub mod quality;
 pub mod reports;
 pub mod retention;
 pub mod sessions;
+mod sql;
 
 use crate::config::Settings;
 use migrations::{Migrator, MigratorTrait};

@@ -24,10 +24,10 @@ mod days;
 pub use days::{DayFigures, per_day};
 
 use super::TenantScope;
+use super::sql::Sql;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement,
-    TransactionTrait, Value,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement, TransactionTrait,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -294,10 +294,10 @@ fn rolled_up_days(
     first: NaiveDate,
     end: NaiveDate,
 ) -> String {
-    let tenant = sql.param(sql.tenant);
+    let tenant = sql.tenant();
     let first = sql.param(first);
     let end = sql.param(end);
-    let filters = sql.row_filters(query);
+    let filters = row_filters(sql, query);
     let group = rows.select_rolled_up();
     format!(
         "SELECT label, {group} AS grp, model_version, detections AS n, first_time AS t \
@@ -314,10 +314,10 @@ fn raw_detections(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> String {
-    let tenant = sql.param(sql.tenant);
+    let tenant = sql.tenant();
     let from = sql.param(from);
     let to = sql.param(to);
-    let filters = sql.row_filters(query);
+    let filters = row_filters(sql, query);
     format!(
         "SELECT label, {group} AS grp, model_version, 1 AS n, event_time AS t FROM detections \
          WHERE tenant_id = {tenant} AND NOT is_test AND event_time >= {from} \
@@ -331,11 +331,11 @@ fn raw_detections(
 /// several detections of a row is one line, so it counts once in the row, and as matched
 /// when any of its credits in the row is direct.
 fn credit_lines(sql: &mut Sql, query: &LabelQuery, per_row: Option<Rows>) -> String {
-    let tenant = sql.param(sql.tenant);
+    let tenant = sql.tenant();
     let from = sql.param(query.from);
     let to = sql.param(query.to);
     let goal = goal_condition(sql, query);
-    let filters = sql.row_filters(query);
+    let filters = row_filters(sql, query);
     let (select, group_by) = match per_row {
         Some(rows) => (
             format!("label, {} AS grp, model_version, ", rows.select()),
@@ -361,7 +361,7 @@ fn goal_condition(sql: &mut Sql, query: &LabelQuery) -> String {
         GoalFilter::AllActive => {
             // Inactive goals have no attributions once their change is applied; the filter
             // keeps a report consistent with the goal list in between.
-            let tenant = sql.param(sql.tenant);
+            let tenant = sql.tenant();
             format!(" AND goal_id IN (SELECT id FROM goals WHERE tenant_id = {tenant} AND active)")
         }
         GoalFilter::One { id, .. } => format!(" AND goal_id = {}", sql.param(*id)),
@@ -397,62 +397,23 @@ const FIGURES: &str = "coalesce(sum(direct), 0) AS matched, \
      coalesce(sum(1 - direct), 0) AS assisted, \
      sum(CASE WHEN direct = 1 THEN value END) AS value";
 
-/// A statement being written: its parameters, numbered for the backend.
-struct Sql {
-    backend: DbBackend,
-    tenant: Uuid,
-    params: Vec<Value>,
-}
-
-impl Sql {
-    fn new(backend: DbBackend, tenant: &TenantScope) -> Self {
-        Self {
-            backend,
-            tenant: tenant.id().as_uuid(),
-            params: Vec::new(),
+/// The conditions on a row's fields: model versions, and the goal's labels.
+fn row_filters(sql: &mut Sql, query: &LabelQuery) -> String {
+    let mut conditions = String::new();
+    if !query.model_versions.is_empty() {
+        let versions = sql.list(&query.model_versions);
+        conditions.push_str(&format!(" AND model_version IN ({versions})"));
+    }
+    if let GoalFilter::One { labels, .. } = &query.goal {
+        if labels.is_empty() {
+            // A goal always has a label; without one nothing would qualify anyway.
+            conditions.push_str(" AND 1 = 0");
+        } else {
+            let labels = sql.list(labels);
+            conditions.push_str(&format!(" AND label IN ({labels})"));
         }
     }
-
-    /// Adds a parameter; returns its placeholder. Placeholders must appear in the text in
-    /// the order they were added (SQLite's `?` are positional).
-    fn param(&mut self, value: impl Into<Value>) -> String {
-        self.params.push(value.into());
-        match self.backend {
-            DbBackend::Postgres => format!("${}", self.params.len()),
-            _ => "?".to_owned(),
-        }
-    }
-
-    fn list(&mut self, values: &[String]) -> String {
-        values
-            .iter()
-            .map(|value| self.param(value.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    /// The conditions on a row's fields: model versions, and the goal's labels.
-    fn row_filters(&mut self, query: &LabelQuery) -> String {
-        let mut conditions = String::new();
-        if !query.model_versions.is_empty() {
-            let versions = self.list(&query.model_versions);
-            conditions.push_str(&format!(" AND model_version IN ({versions})"));
-        }
-        if let GoalFilter::One { labels, .. } = &query.goal {
-            if labels.is_empty() {
-                // A goal always has a label; without one nothing would qualify anyway.
-                conditions.push_str(" AND 1 = 0");
-            } else {
-                let labels = self.list(labels);
-                conditions.push_str(&format!(" AND label IN ({labels})"));
-            }
-        }
-        conditions
-    }
-
-    fn finish(self, sql: String) -> Statement {
-        Statement::from_sql_and_values(self.backend, sql, self.params)
-    }
+    conditions
 }
 
 #[cfg(test)]

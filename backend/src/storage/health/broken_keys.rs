@@ -9,7 +9,7 @@
 //! the `(tenant_id, event_time)` range on SQLite). The most recent [`SAMPLE`] conversions
 //! of a goal are examined at most.
 
-use super::{Period, Sql, TenantScope};
+use super::{Period, Sql, TenantScope, received_in};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
 /// Conversions per goal examined at most, the most recently received.
@@ -111,7 +111,7 @@ fn statement(
     };
     let tenant = sql.tenant();
     let name = sql.param(goal.conversion_name.as_str());
-    let received = sql.received_in(period);
+    let received = received_in(&mut sql, period);
     let limit = sql.param(SAMPLE);
     sql.finish(format!(
         "SELECT CAST(count(*) AS BIGINT) AS conversions, \

@@ -13,9 +13,9 @@ pub mod test_events;
 pub mod traffic;
 
 use super::TenantScope;
+use super::sql::Sql;
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{DbBackend, Statement, Value};
-use uuid::Uuid;
+use sea_orm::DbBackend;
 
 /// The arrivals a health figure covers: received in [from, to).
 #[derive(Debug, Clone, Copy)]
@@ -39,54 +39,12 @@ impl Period {
     }
 }
 
-/// A statement being written: its parameters, with placeholders numbered for the backend.
-struct Sql {
-    backend: DbBackend,
-    tenant: Uuid,
-    params: Vec<Value>,
-}
-
-impl Sql {
-    fn new(backend: DbBackend, tenant: &TenantScope) -> Self {
-        Self {
-            backend,
-            tenant: tenant.id().as_uuid(),
-            params: Vec::new(),
-        }
-    }
-
-    /// Adds a parameter; returns its placeholder. Placeholders must appear in the text in
-    /// the order they were added (SQLite's `?` are positional).
-    fn param(&mut self, value: impl Into<Value>) -> String {
-        self.params.push(value.into());
-        match self.backend {
-            DbBackend::Postgres => format!("${}", self.params.len()),
-            _ => "?".to_owned(),
-        }
-    }
-
-    fn tenant(&mut self) -> String {
-        self.param(self.tenant)
-    }
-
-    /// `AND <column> >= .. AND <column> < ..` for [from, to).
-    fn range(&mut self, column: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> String {
-        let from = self.param(from);
-        let to = self.param(to);
-        format!(" AND {column} >= {from} AND {column} < {to}")
-    }
-
-    /// The conditions that select the events received in `period`.
-    fn received_in(&mut self, period: &Period) -> String {
-        let (first, last) = period.event_time_bounds();
-        let received = self.range("received_time", period.from, period.to);
-        let happened = self.range("event_time", first, last);
-        format!("{received}{happened}")
-    }
-
-    fn finish(self, sql: String) -> Statement {
-        Statement::from_sql_and_values(self.backend, sql, self.params)
-    }
+/// The conditions that select the events received in `period`.
+fn received_in(sql: &mut Sql, period: &Period) -> String {
+    let (first, last) = period.event_time_bounds();
+    let received = sql.range("received_time", period.from, period.to);
+    let happened = sql.range("event_time", first, last);
+    format!("{received}{happened}")
 }
 
 /// The UTC hour of a timestamp column as `YYYY-MM-DD HH` text, the same on both backends.

@@ -2,7 +2,7 @@
 //! (`received_time − event_time`), how many carry a denied consent, and the test events
 //! kept apart. One grouped scan per event table.
 
-use super::{Period, Sql, TenantScope, hour_of};
+use super::{Period, Sql, TenantScope, hour_of, received_in};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use std::collections::BTreeMap;
 
@@ -108,7 +108,7 @@ fn bucket_case(late: &str) -> String {
 fn statement(backend: DbBackend, tenant: &TenantScope, period: &Period, table: &str) -> Statement {
     let mut sql = Sql::new(backend, tenant);
     let tenant = sql.tenant();
-    let received = sql.received_in(period);
+    let received = received_in(&mut sql, period);
     let hour = hour_of(backend, "received_time");
     let bucket = bucket_case(lateness_seconds(backend));
     // Integer columns are cast to BIGINT: PostgreSQL would answer INT4, read as i64 below.

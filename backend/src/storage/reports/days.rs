@@ -6,7 +6,7 @@
 //! sources: on PostgreSQL the rollup for whole days and `detections` for the partial days at
 //! the edges; attributions always raw.
 
-use super::{LabelQuery, Sql, TenantScope, midnight, run, whole_days};
+use super::{LabelQuery, Sql, TenantScope, midnight, row_filters, run, whole_days};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{DatabaseConnection, DbBackend, DbErr, Statement};
 use std::collections::BTreeMap;
@@ -83,10 +83,10 @@ fn detections_per_day(backend: DbBackend, tenant: &TenantScope, query: &LabelQue
         .flatten();
     let mut branches = Vec::new();
     let raw = |sql: &mut Sql, from: DateTime<Utc>, to: DateTime<Utc>| {
-        let tenant = sql.param(sql.tenant);
+        let tenant = sql.tenant();
         let from = sql.param(from);
         let to = sql.param(to);
-        let filters = sql.row_filters(query);
+        let filters = row_filters(sql, query);
         format!(
             "SELECT {day} AS day, model_version, count(*) AS n FROM detections \
              WHERE tenant_id = {tenant} AND NOT is_test AND event_time >= {from} \
@@ -97,10 +97,10 @@ fn detections_per_day(backend: DbBackend, tenant: &TenantScope, query: &LabelQue
     match full_days {
         None => branches.push(raw(&mut sql, query.from, query.to)),
         Some((first, end)) => {
-            let tenant = sql.param(sql.tenant);
+            let tenant = sql.tenant();
             let first_param = sql.param(first);
             let end_param = sql.param(end);
-            let filters = sql.row_filters(query);
+            let filters = row_filters(&mut sql, query);
             branches.push(format!(
                 "SELECT to_char(day, 'YYYY-MM-DD') AS day, model_version, sum(detections) AS n \
                  FROM report_detection_days WHERE tenant_id = {tenant} AND day >= {first_param} \
@@ -120,11 +120,11 @@ fn detections_per_day(backend: DbBackend, tenant: &TenantScope, query: &LabelQue
 
 fn matched_per_day(backend: DbBackend, tenant: &TenantScope, query: &LabelQuery) -> Statement {
     let mut sql = Sql::new(backend, tenant);
-    let tenant = sql.param(sql.tenant);
+    let tenant = sql.tenant();
     let from = sql.param(query.from);
     let to = sql.param(query.to);
     let goal = super::goal_condition(&mut sql, query);
-    let filters = sql.row_filters(query);
+    let filters = row_filters(&mut sql, query);
     // A conversion credited by several goals or detections of one day and version counts
     // once there, as in a report row.
     sql.finish(format!(
