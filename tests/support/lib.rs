@@ -10,9 +10,11 @@
 pub mod browser;
 pub mod database;
 pub mod fixtures;
+pub mod history;
 mod http;
 pub mod process;
 pub mod proxy;
+pub mod reference;
 
 pub use http::{Account, Response};
 
@@ -151,9 +153,13 @@ impl TestApp {
         }
     }
 
-    /// Starts the server process again, on the same database and Redis prefix.
+    /// Starts the server process again, on the same database and Redis prefix, and on the
+    /// same port, so that a client keeps its address across the restart.
     pub fn restart_process(&mut self, binary: &str) {
         self.kill_process();
+        if let Some(address) = self.base_url.strip_prefix("http://") {
+            self.settings.listen = address.parse().expect("the server address is ip:port");
+        }
         let server = process::ServerProcess::start(binary, &self.settings);
         self.base_url = server.base_url.clone();
         self.process = Some(server);
