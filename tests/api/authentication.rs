@@ -195,3 +195,82 @@ async fn api_keys_with_a_changed_character_or_unknown_are_refused_identically() 
     assert_eq!(changed_answer.text, truncated_answer.text);
     assert_eq!(changed_answer.text, revoked_answer.text);
 }
+
+/// The checksum is checked before any lookup: with the database unreachable, a key with one
+/// character changed is still refused (401), while a well-formed key that must be looked up
+/// gets the outage's 503.
+#[actix_web::test]
+async fn a_changed_key_is_refused_by_its_checksum_without_a_database_query() {
+    let (app, proxy) = TestApp::spawn_behind_proxy(|_| {}).await;
+    let account = app.signup().await;
+    let (_, key) = app.create_api_key(&account.token, &["read"]).await;
+    let mut changed = key.clone().into_bytes();
+    let last = changed.len() - 10;
+    changed[last] = if changed[last] == b'a' { b'b' } else { b'a' };
+    let changed = String::from_utf8(changed).unwrap();
+    let unknown = sightline::auth::api_key::generate().unwrap().secret;
+
+    proxy.cut();
+    app.get("/v1/reports/labels", Some(&changed))
+        .await
+        .expect(401);
+    let looked_up = app
+        .get("/v1/reports/labels", Some(&unknown))
+        .await
+        .expect(503);
+    assert!(looked_up.header("retry-after").is_some());
+    proxy.restore().await;
+}
+
+#[actix_web::test]
+async fn logout_ends_every_session_of_the_member_on_the_next_request() {
+    let app = TestApp::spawn().await;
+    let account = app.signup().await;
+    let second = app.login(&account.email, &account.password).await;
+    let (_, key) = app.create_api_key(&account.token, &["read"]).await;
+
+    app.post("/v1/auth/logout", Some(&second), &json!({}))
+        .await
+        .expect(204);
+    app.get("/v1/goals", Some(&second)).await.expect(401);
+    app.get("/v1/goals", Some(&account.token)).await.expect(401);
+    app.post("/v1/auth/logout", Some(&second), &json!({}))
+        .await
+        .expect(401);
+    // An API key has no session: it keeps working, and cannot "log out".
+    app.get("/v1/reports/labels", Some(&key)).await.expect(200);
+    app.post("/v1/auth/logout", Some(&key), &json!({}))
+        .await
+        .expect(403);
+    let fresh = app.login(&account.email, &account.password).await;
+    app.get("/v1/goals", Some(&fresh)).await.expect(200);
+}
+
+/// The dashboard's session cookie is for the dashboard: the JSON API and ingestion read
+/// credentials from `Authorization` only, so a cross-site request that carries the cookie
+/// can do nothing there.
+#[actix_web::test]
+async fn api_and_ingest_routes_ignore_the_session_cookie() {
+    let app = TestApp::spawn().await;
+    let account = app.signup().await;
+    let cookie = awc::cookie::Cookie::new("__Host-sightline_session", account.token.clone());
+    let client = awc::Client::default();
+
+    let mut ingest = client
+        .post(format!("{}/v1/events", app.base_url))
+        .cookie(cookie.clone())
+        .send_json(&json!({"events": [support::fixtures::detection("d-1", "s-1")]}))
+        .await
+        .unwrap();
+    assert_eq!(ingest.status().as_u16(), 401);
+    let _ = ingest.body().await;
+    let mut read = client
+        .get(format!("{}/v1/goals", app.base_url))
+        .cookie(cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status().as_u16(), 401);
+    let _ = read.body().await;
+    assert_eq!(app.count("SELECT count(*) FROM detections").await, 0);
+}

@@ -9,6 +9,7 @@ mod health;
 mod isolation;
 mod journey;
 mod keys;
+mod logout;
 mod members;
 mod models;
 mod quality;

@@ -127,6 +127,15 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no current URL: {e}"))
     }
 
+    /// The value of the cookie `name` the browser holds for the page's site.
+    pub async fn cookie(&self, name: &str) -> Option<String> {
+        self.client
+            .get_named_cookie(name)
+            .await
+            .ok()
+            .map(|cookie| cookie.value().to_owned())
+    }
+
     pub async fn source(&self) -> String {
         self.client
             .source()

@@ -1,8 +1,8 @@
-//! `POST /v1/auth/signup` and `POST /v1/auth/login`, and the signup and login both they and
-//! the dashboard's forms use.
+//! `POST /v1/auth/signup`, `POST /v1/auth/login` and `POST /v1/auth/logout`, and the signup
+//! and login both they and the dashboard's forms use.
 
 use super::{CONTROL_BODY_LIMIT, FieldCheck, read_json, required};
-use crate::auth::{login_throttle, password};
+use crate::auth::{Caller, CallerKind, login_throttle, password};
 use crate::domain::{Email, OrganizationName, Password, TenantId, Timestamp, UserId};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -13,7 +13,20 @@ use serde_json::json;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/auth/signup", web::post().to(signup))
-        .route("/auth/login", web::post().to(login));
+        .route("/auth/login", web::post().to(login))
+        .route("/auth/logout", web::post().to(logout));
+}
+
+/// Ends every session of the calling member, this token's included: a user who logs out
+/// expects a copied token or cookie to stop working too.
+async fn logout(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let CallerKind::Member { user_id, .. } = caller.kind() else {
+        return Err(ApiError::Forbidden(
+            "API keys have no session to end; revoke the key instead",
+        ));
+    };
+    accounts::end_sessions(&state.db, *user_id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Deserialize)]

@@ -3,6 +3,7 @@
 use super::entities::{memberships, tenants, users};
 use super::is_unique_violation;
 use crate::domain::{Email, OrganizationName, Role, TenantId, UserId};
+use sea_orm::sea_query::ExprTrait;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
@@ -140,4 +141,18 @@ pub async fn member_profile(
     };
     let user = users::Entity::find_by_id(user_id.as_uuid()).one(db).await?;
     Ok(user.map(|user| (tenant_row.name, user.email)))
+}
+
+/// Ends every session of a user (logout): tokens carry the session version they were
+/// issued with, and a token whose version is no longer the user's is refused.
+pub async fn end_sessions(db: &DatabaseConnection, user_id: UserId) -> Result<(), DbErr> {
+    users::Entity::update_many()
+        .col_expr(
+            users::Column::SessionVersion,
+            sea_orm::sea_query::Expr::col(users::Column::SessionVersion).add(1),
+        )
+        .filter(users::Column::Id.eq(user_id.as_uuid()))
+        .exec(db)
+        .await?;
+    Ok(())
 }

@@ -1,10 +1,11 @@
 //! Sign up, log in, log out: the dashboard's way in and out.
 
 use super::{check_csrf, html, issue_csrf, redirect};
-use crate::auth::cookies;
+use crate::auth::{Caller, CallerKind, cookies};
 use crate::error::{ApiError, PageError};
 use crate::routes::accounts::{log_in, sign_up};
 use crate::state::AppState;
+use crate::storage::accounts;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use dashboard::{FieldErrors, LoginPage, SignupPage};
@@ -163,11 +164,22 @@ struct LogoutFields {
     csrf: Option<String>,
 }
 
+/// Ends every session of the member (see `POST /v1/auth/logout`) and clears the cookie. A
+/// cookie that no longer works is simply cleared.
 async fn logout(
+    state: web::Data<AppState>,
     request: HttpRequest,
     form: web::Form<LogoutFields>,
 ) -> Result<HttpResponse, PageError> {
     check_csrf(&request, form.csrf.as_deref())?;
+    if let Some(token) = cookies::session_token(&request)
+        && let Ok(caller) = Caller::from_session_token(&state, &token).await
+        && let CallerKind::Member { user_id, .. } = caller.kind()
+    {
+        accounts::end_sessions(&state.db, *user_id)
+            .await
+            .map_err(ApiError::from)?;
+    }
     Ok(redirect(
         "/login?logged_out=1",
         Some(cookies::clear_session()),
