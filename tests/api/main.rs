@@ -21,4 +21,5 @@ mod purge;
 mod recovery;
 mod reports;
 mod retention;
+mod row_level_security;
 mod tenant_isolation;

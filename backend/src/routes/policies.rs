@@ -20,7 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn get_consent(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require_member(Role::can_read_events)?;
-    let policy = policies::get(&state.db, caller.tenant().id()).await?;
+    let policy = policies::for_tenant(&state.db, caller.tenant()).await?;
     Ok(HttpResponse::Ok().json(policy.consent))
 }
 
@@ -45,7 +45,7 @@ async fn get_retention(
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_member(Role::can_read_events)?;
-    let policy = policies::get(&state.db, caller.tenant().id()).await?;
+    let policy = policies::for_tenant(&state.db, caller.tenant()).await?;
     Ok(HttpResponse::Ok().json(policy.retention))
 }
 

@@ -3,6 +3,7 @@
 use super::entities::{memberships, tenants, users};
 use super::is_unique_violation;
 use crate::domain::{Email, OrganizationName, Role, TenantId, UserId};
+use crate::storage::scoped;
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -133,14 +134,19 @@ pub async fn member_profile(
     tenant: &super::TenantScope,
     user_id: UserId,
 ) -> Result<Option<(String, String)>, DbErr> {
-    let Some(tenant_row) = tenants::Entity::find_by_id(tenant.id().as_uuid())
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let user = users::Entity::find_by_id(user_id.as_uuid()).one(db).await?;
-    Ok(user.map(|user| (tenant_row.name, user.email)))
+    scoped::run(db, tenant, async |txn| {
+        let Some(tenant_row) = tenants::Entity::find_by_id(tenant.id().as_uuid())
+            .one(txn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let user = users::Entity::find_by_id(user_id.as_uuid())
+            .one(txn)
+            .await?;
+        Ok(user.map(|user| (tenant_row.name, user.email)))
+    })
+    .await
 }
 
 /// Ends every session of a user (logout): tokens carry the session version they were

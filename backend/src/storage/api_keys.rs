@@ -4,10 +4,11 @@ use super::TenantScope;
 use super::audit::{self, Actor};
 use super::entities::api_keys;
 use crate::domain::{ApiKeyId, ApiKeyName, Scopes, TenantId, Timestamp};
+use crate::storage::scoped;
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set, TransactionTrait,
+    Set,
 };
 use serde::Serialize;
 
@@ -53,7 +54,7 @@ pub async fn insert(
     key: NewApiKey<'_>,
 ) -> Result<ApiKeyInfo, DbErr> {
     let id = ApiKeyId::generate();
-    let txn = db.begin().await?;
+    let txn = scoped::begin(db, tenant).await?;
     let row = api_keys::ActiveModel {
         tenant_id: Set(tenant.id().as_uuid()),
         id: Set(id.as_uuid()),
@@ -89,14 +90,17 @@ pub async fn insert(
 }
 
 pub async fn list(db: &DatabaseConnection, tenant: &TenantScope) -> Result<Vec<ApiKeyInfo>, DbErr> {
-    Ok(api_keys::Entity::find()
-        .filter(api_keys::Column::TenantId.eq(tenant.id().as_uuid()))
-        .order_by_desc(api_keys::Column::CreatedAt)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(ApiKeyInfo::from)
-        .collect())
+    scoped::run(db, tenant, async |txn| {
+        Ok(api_keys::Entity::find()
+            .filter(api_keys::Column::TenantId.eq(tenant.id().as_uuid()))
+            .order_by_desc(api_keys::Column::CreatedAt)
+            .all(txn)
+            .await?
+            .into_iter()
+            .map(ApiKeyInfo::from)
+            .collect())
+    })
+    .await
 }
 
 /// The stored hash of one of the tenant's keys, to invalidate caches before revoking it.
@@ -105,12 +109,15 @@ pub async fn hash_of(
     tenant: &TenantScope,
     id: ApiKeyId,
 ) -> Result<Option<String>, DbErr> {
-    Ok(
-        api_keys::Entity::find_by_id((tenant.id().as_uuid(), id.as_uuid()))
-            .one(db)
-            .await?
-            .map(|row| row.key_hash),
-    )
+    scoped::run(db, tenant, async |txn| {
+        Ok(
+            api_keys::Entity::find_by_id((tenant.id().as_uuid(), id.as_uuid()))
+                .one(txn)
+                .await?
+                .map(|row| row.key_hash),
+        )
+    })
+    .await
 }
 
 /// Marks a key revoked. Revoking a revoked key changes nothing. Returns false when the
@@ -121,7 +128,7 @@ pub async fn revoke(
     actor: Actor,
     id: ApiKeyId,
 ) -> Result<bool, DbErr> {
-    let txn = db.begin().await?;
+    let txn = scoped::begin(db, tenant).await?;
     let Some(row) = api_keys::Entity::find_by_id((tenant.id().as_uuid(), id.as_uuid()))
         .one(&txn)
         .await?

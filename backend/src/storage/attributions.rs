@@ -10,6 +10,7 @@ use super::goals::lock_revisions;
 use crate::domain::Timestamp;
 use crate::matching::Credit;
 use crate::matching::session::Change;
+use crate::storage::scoped;
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
@@ -157,29 +158,32 @@ pub async fn stored_for(
     tenant: &TenantScope,
     conversion_event_ids: &[String],
 ) -> Result<Vec<StoredCredit>, DbErr> {
-    let mut found = Vec::new();
-    for chunk in conversion_event_ids.chunks(CHUNK) {
-        let rows: Vec<(Uuid, String, String, String)> = attributions::Entity::find()
-            .select_only()
-            .column(attributions::Column::GoalId)
-            .column(attributions::Column::ConversionEventId)
-            .column(attributions::Column::DetectionEventId)
-            .column(attributions::Column::Kind)
-            .filter(attributions::Column::TenantId.eq(tenant.id().as_uuid()))
-            .filter(attributions::Column::ConversionEventId.is_in(chunk.iter().cloned()))
-            .into_tuple()
-            .all(db)
-            .await?;
-        found.extend(rows.into_iter().map(|(goal, conversion, detection, kind)| {
-            let credit = if kind == "direct" {
-                Credit::Direct
-            } else {
-                Credit::Assisted
-            };
-            (goal, conversion, detection, credit)
-        }));
-    }
-    Ok(found)
+    scoped::run(db, tenant, async |txn| {
+        let mut found = Vec::new();
+        for chunk in conversion_event_ids.chunks(CHUNK) {
+            let rows: Vec<(Uuid, String, String, String)> = attributions::Entity::find()
+                .select_only()
+                .column(attributions::Column::GoalId)
+                .column(attributions::Column::ConversionEventId)
+                .column(attributions::Column::DetectionEventId)
+                .column(attributions::Column::Kind)
+                .filter(attributions::Column::TenantId.eq(tenant.id().as_uuid()))
+                .filter(attributions::Column::ConversionEventId.is_in(chunk.iter().cloned()))
+                .into_tuple()
+                .all(txn)
+                .await?;
+            found.extend(rows.into_iter().map(|(goal, conversion, detection, kind)| {
+                let credit = if kind == "direct" {
+                    Credit::Direct
+                } else {
+                    Credit::Assisted
+                };
+                (goal, conversion, detection, credit)
+            }));
+        }
+        Ok(found)
+    })
+    .await
 }
 
 /// An attribution as `GET /v1/attributions` shows it.
@@ -211,37 +215,40 @@ pub async fn list(
     tenant: &TenantScope,
     filter: &ListFilter,
 ) -> Result<Vec<AttributionView>, DbErr> {
-    let mut query = attributions::Entity::find()
-        .filter(attributions::Column::TenantId.eq(tenant.id().as_uuid()));
-    if let Some(goal_id) = filter.goal_id {
-        query = query.filter(attributions::Column::GoalId.eq(goal_id));
-    }
-    if let Some(id) = &filter.conversion_event_id {
-        query = query.filter(attributions::Column::ConversionEventId.eq(id.as_str()));
-    }
-    Ok(query
-        .order_by_desc(attributions::Column::ConversionTime)
-        .order_by_asc(attributions::Column::ConversionEventId)
-        .order_by_asc(attributions::Column::GoalId)
-        // 'direct' sorts before 'assisted' backwards: direct first.
-        .order_by_desc(Expr::col(attributions::Column::Kind))
-        .order_by_desc(attributions::Column::DetectionTime)
-        .order_by_asc(attributions::Column::DetectionEventId)
-        .limit(filter.limit)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|row| AttributionView {
-            goal_id: row.goal_id,
-            conversion_event_id: row.conversion_event_id,
-            detection_event_id: row.detection_event_id,
-            kind: row.kind,
-            conversion_time: row.conversion_time.into(),
-            detection_time: row.detection_time.into(),
-            label: row.label,
-            entity_id: row.entity_id,
-            model_version: row.model_version,
-            value: row.value,
-        })
-        .collect())
+    scoped::run(db, tenant, async |txn| {
+        let mut query = attributions::Entity::find()
+            .filter(attributions::Column::TenantId.eq(tenant.id().as_uuid()));
+        if let Some(goal_id) = filter.goal_id {
+            query = query.filter(attributions::Column::GoalId.eq(goal_id));
+        }
+        if let Some(id) = &filter.conversion_event_id {
+            query = query.filter(attributions::Column::ConversionEventId.eq(id.as_str()));
+        }
+        Ok(query
+            .order_by_desc(attributions::Column::ConversionTime)
+            .order_by_asc(attributions::Column::ConversionEventId)
+            .order_by_asc(attributions::Column::GoalId)
+            // 'direct' sorts before 'assisted' backwards: direct first.
+            .order_by_desc(Expr::col(attributions::Column::Kind))
+            .order_by_desc(attributions::Column::DetectionTime)
+            .order_by_asc(attributions::Column::DetectionEventId)
+            .limit(filter.limit)
+            .all(txn)
+            .await?
+            .into_iter()
+            .map(|row| AttributionView {
+                goal_id: row.goal_id,
+                conversion_event_id: row.conversion_event_id,
+                detection_event_id: row.detection_event_id,
+                kind: row.kind,
+                conversion_time: row.conversion_time.into(),
+                detection_time: row.detection_time.into(),
+                label: row.label,
+                entity_id: row.entity_id,
+                model_version: row.model_version,
+                value: row.value,
+            })
+            .collect())
+    })
+    .await
 }

@@ -3,9 +3,10 @@
 use super::TenantScope;
 use super::entities::{api_keys, audit_log, users};
 use crate::domain::Timestamp;
+use crate::storage::scoped;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::Serialize;
 use std::collections::HashMap;
@@ -83,41 +84,44 @@ pub struct ActorInfo {
 /// The tenant's audit log, newest first: at most `limit` entries older than `before` (an
 /// entry id; ids are time-ordered UUIDv7).
 pub async fn list(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     tenant: &TenantScope,
     limit: u64,
     before: Option<Uuid>,
 ) -> Result<Vec<AuditEntry>, DbErr> {
-    let mut query =
-        audit_log::Entity::find().filter(audit_log::Column::TenantId.eq(tenant.id().as_uuid()));
-    if let Some(before) = before {
-        query = query.filter(audit_log::Column::Id.lt(before));
-    }
-    let rows = query
-        .order_by_desc(audit_log::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await?;
-    let names = actor_names(db, tenant, &rows).await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let (kind, id) = parse_actor(&row.actor);
-            AuditEntry {
-                id: row.id,
-                time: Timestamp::from(row.created_at),
-                actor: ActorInfo {
-                    kind,
-                    id,
-                    name: id.and_then(|id| names.get(&id).cloned()),
-                },
-                action: row.action,
-                target: row.target,
-                before: row.before,
-                after: row.after,
-            }
-        })
-        .collect())
+    scoped::run(db, tenant, async |txn| {
+        let mut query =
+            audit_log::Entity::find().filter(audit_log::Column::TenantId.eq(tenant.id().as_uuid()));
+        if let Some(before) = before {
+            query = query.filter(audit_log::Column::Id.lt(before));
+        }
+        let rows = query
+            .order_by_desc(audit_log::Column::Id)
+            .limit(limit)
+            .all(txn)
+            .await?;
+        let names = actor_names(txn, tenant, &rows).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let (kind, id) = parse_actor(&row.actor);
+                AuditEntry {
+                    id: row.id,
+                    time: Timestamp::from(row.created_at),
+                    actor: ActorInfo {
+                        kind,
+                        id,
+                        name: id.and_then(|id| names.get(&id).cloned()),
+                    },
+                    action: row.action,
+                    target: row.target,
+                    before: row.before,
+                    after: row.after,
+                }
+            })
+            .collect())
+    })
+    .await
 }
 
 /// `user:<id>` or `api_key:<id>`, as [`Actor::stored`] writes it.

@@ -12,10 +12,11 @@ use super::audit::{self, Actor};
 use super::entities::attributions;
 use super::sessions::keys_from_json;
 use crate::domain::events::{KeyName, KeyValue};
+use crate::storage::scoped;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    Statement, TransactionTrait, Value,
+    Statement, Value,
 };
 use serde::Serialize;
 
@@ -56,7 +57,7 @@ pub async fn erase_identity(
     key: &KeyName,
     value: &KeyValue,
 ) -> Result<(Deleted, ErasedEvents), DbErr> {
-    let txn = db.begin().await?;
+    let txn = scoped::begin(db, tenant).await?;
     let mut erased = ErasedEvents::default();
     let mut sessions = Vec::new();
     for (table, into) in [

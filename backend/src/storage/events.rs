@@ -10,6 +10,7 @@ use super::TenantScope;
 use super::entities::{conversions, detections, invalid_events};
 use crate::domain::events::{Consent, Event, EventBody, EventId, EventKind};
 use crate::domain::{FieldProblem, TenantId, Timestamp};
+use crate::storage::scoped;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
@@ -72,34 +73,37 @@ pub async fn existing_ids(
     kind: EventKind,
     ids: &[&str],
 ) -> Result<HashSet<String>, DbErr> {
-    if ids.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let tenant_id = tenant.id().as_uuid();
-    let ids: Vec<String> = ids.iter().map(|id| (*id).to_owned()).collect();
-    let found: Vec<String> = match kind {
-        EventKind::Detection => {
-            detections::Entity::find()
-                .select_only()
-                .column(detections::Column::EventId)
-                .filter(detections::Column::TenantId.eq(tenant_id))
-                .filter(detections::Column::EventId.is_in(ids))
-                .into_tuple()
-                .all(db)
-                .await?
+    scoped::run(db, tenant, async |txn| {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
         }
-        EventKind::Conversion => {
-            conversions::Entity::find()
-                .select_only()
-                .column(conversions::Column::EventId)
-                .filter(conversions::Column::TenantId.eq(tenant_id))
-                .filter(conversions::Column::EventId.is_in(ids))
-                .into_tuple()
-                .all(db)
-                .await?
-        }
-    };
-    Ok(found.into_iter().collect())
+        let tenant_id = tenant.id().as_uuid();
+        let ids: Vec<String> = ids.iter().map(|id| (*id).to_owned()).collect();
+        let found: Vec<String> = match kind {
+            EventKind::Detection => {
+                detections::Entity::find()
+                    .select_only()
+                    .column(detections::Column::EventId)
+                    .filter(detections::Column::TenantId.eq(tenant_id))
+                    .filter(detections::Column::EventId.is_in(ids))
+                    .into_tuple()
+                    .all(txn)
+                    .await?
+            }
+            EventKind::Conversion => {
+                conversions::Entity::find()
+                    .select_only()
+                    .column(conversions::Column::EventId)
+                    .filter(conversions::Column::TenantId.eq(tenant_id))
+                    .filter(conversions::Column::EventId.is_in(ids))
+                    .into_tuple()
+                    .all(txn)
+                    .await?
+            }
+        };
+        Ok(found.into_iter().collect())
+    })
+    .await
 }
 
 /// The key object stored on the event row; `None` when the policy stripped the keys.

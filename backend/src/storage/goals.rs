@@ -4,11 +4,12 @@ use super::TenantScope;
 use super::attributions;
 use super::audit::{self, Actor};
 use super::entities::goals;
+use super::scoped;
 use crate::domain::Timestamp;
 use crate::domain::goals::GoalSpec;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde::Serialize;
 use std::collections::HashMap;
@@ -84,7 +85,7 @@ pub async fn create(
         ..Default::default()
     };
     set_spec(&mut row, spec);
-    let txn = db.begin().await?;
+    let txn = scoped::begin(db, tenant).await?;
     let view = GoalView::from(row.insert(&txn).await?);
     audit::record(
         &txn,
@@ -103,15 +104,18 @@ pub async fn create(
 }
 
 pub async fn list(db: &DatabaseConnection, tenant: &TenantScope) -> Result<Vec<GoalView>, DbErr> {
-    Ok(goals::Entity::find()
-        .filter(goals::Column::TenantId.eq(tenant.id().as_uuid()))
-        .order_by_asc(goals::Column::CreatedAt)
-        .order_by_asc(goals::Column::Id)
-        .all(db)
-        .await?
-        .into_iter()
-        .map(GoalView::from)
-        .collect())
+    scoped::run(db, tenant, async |txn| {
+        Ok(goals::Entity::find()
+            .filter(goals::Column::TenantId.eq(tenant.id().as_uuid()))
+            .order_by_asc(goals::Column::CreatedAt)
+            .order_by_asc(goals::Column::Id)
+            .all(txn)
+            .await?
+            .into_iter()
+            .map(GoalView::from)
+            .collect())
+    })
+    .await
 }
 
 pub async fn get(
@@ -119,10 +123,13 @@ pub async fn get(
     tenant: &TenantScope,
     id: Uuid,
 ) -> Result<Option<GoalView>, DbErr> {
-    Ok(goals::Entity::find_by_id((tenant.id().as_uuid(), id))
-        .one(db)
-        .await?
-        .map(GoalView::from))
+    scoped::run(db, tenant, async |txn| {
+        Ok(goals::Entity::find_by_id((tenant.id().as_uuid(), id))
+            .one(txn)
+            .await?
+            .map(GoalView::from))
+    })
+    .await
 }
 
 /// Replaces a goal's definition; `None` when the tenant has no such goal.
@@ -133,7 +140,7 @@ pub async fn replace(
     id: Uuid,
     spec: &GoalSpec,
 ) -> Result<Option<GoalView>, DbErr> {
-    let txn = db.begin().await?;
+    let txn = scoped::begin(db, tenant).await?;
     let Some(existing) = goals::Entity::find_by_id((tenant.id().as_uuid(), id))
         .one(&txn)
         .await?
@@ -172,7 +179,7 @@ pub async fn delete(
     actor: Actor,
     id: Uuid,
 ) -> Result<bool, DbErr> {
-    let txn = db.begin().await?;
+    let txn = scoped::begin(db, tenant).await?;
     let Some(existing) = goals::Entity::find_by_id((tenant.id().as_uuid(), id))
         .one(&txn)
         .await?

@@ -5,11 +5,12 @@
 use super::TenantScope;
 use super::entities::invalid_events;
 use crate::domain::Timestamp;
+use crate::storage::scoped;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -84,12 +85,13 @@ pub async fn log_page(
     tenant: &TenantScope,
     query: &LogQuery,
 ) -> Result<LogPage, DbErr> {
+    scoped::run(db, tenant, async |txn| {
     use invalid_events::Column as C;
     let tenant_id = tenant.id().as_uuid();
     let mut select = invalid_events::Entity::find().filter(C::TenantId.eq(tenant_id));
     if let Some(before) = query.before {
         let Some(last) = invalid_events::Entity::find_by_id((tenant_id, before))
-            .one(db)
+            .one(txn)
             .await?
         else {
             return Ok(LogPage::default());
@@ -105,7 +107,7 @@ pub async fn log_page(
         );
     }
     if let Some(code) = &query.code {
-        let has_code = match db.get_database_backend() {
+        let has_code = match txn.get_database_backend() {
             DbBackend::Postgres => Expr::cust_with_values(
                 "EXISTS (SELECT 1 FROM json_array_elements(CASE WHEN json_typeof(errors) = 'array' \
                  THEN errors ELSE '[]'::json END) AS e WHERE e ->> 'code' = $1)",
@@ -123,7 +125,7 @@ pub async fn log_page(
         .order_by_desc(C::ReceivedTime)
         .order_by_desc(C::Id)
         .limit(query.limit + 1)
-        .all(db)
+        .all(txn)
         .await?
         .into_iter()
         .map(|row| LogEntry {
@@ -138,4 +140,5 @@ pub async fn log_page(
     let more = entries.len() as u64 > query.limit;
     entries.truncate(query.limit as usize);
     Ok(LogPage { entries, more })
+}).await
 }

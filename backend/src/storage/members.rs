@@ -5,10 +5,10 @@ use super::accounts::{CreateAccountError, insert_user};
 use super::audit::{self, Actor};
 use super::entities::{memberships, tenants, users};
 use crate::domain::{Email, Role, Timestamp, UserId};
+use crate::storage::scoped;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
 };
 use serde::Serialize;
 
@@ -37,16 +37,19 @@ pub enum MemberChangeError {
 }
 
 pub async fn list(db: &DatabaseConnection, tenant: &TenantScope) -> Result<Vec<Member>, DbErr> {
-    let rows = memberships::Entity::find()
-        .filter(memberships::Column::TenantId.eq(tenant.id().as_uuid()))
-        .find_also_related(users::Entity)
-        .order_by_asc(memberships::Column::CreatedAt)
-        .all(db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(membership, user)| to_member(membership, user?))
-        .collect())
+    scoped::run(db, tenant, async |txn| {
+        let rows = memberships::Entity::find()
+            .filter(memberships::Column::TenantId.eq(tenant.id().as_uuid()))
+            .find_also_related(users::Entity)
+            .order_by_asc(memberships::Column::CreatedAt)
+            .all(txn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(membership, user)| to_member(membership, user?))
+            .collect())
+    })
+    .await
 }
 
 /// Creates a user with `role` in the tenant.
@@ -60,7 +63,7 @@ pub async fn add(
 ) -> Result<Member, AddMemberError> {
     let user_id = UserId::generate();
     let now = Timestamp::now();
-    let txn = db.begin().await?;
+    let txn = scoped::begin(db, tenant).await?;
     let actor_role = current_role_of(&txn, tenant, actor)
         .await
         .map_err(|e| match e {
@@ -127,7 +130,7 @@ pub async fn change_role(
     user_id: UserId,
     new_role: Role,
 ) -> Result<Member, MemberChangeError> {
-    let txn = db.begin().await?;
+    let txn = scoped::begin(db, tenant).await?;
     let (membership, user) = locked_membership(&txn, tenant, user_id).await?;
     let actor_role = current_role_of(&txn, tenant, actor).await?;
     let old_role =
@@ -170,7 +173,7 @@ pub async fn remove(
     actor: Actor,
     user_id: UserId,
 ) -> Result<(), MemberChangeError> {
-    let txn = db.begin().await?;
+    let txn = scoped::begin(db, tenant).await?;
     let (membership, user) = locked_membership(&txn, tenant, user_id).await?;
     let actor_role = current_role_of(&txn, tenant, actor).await?;
     let role = Role::parse("role", &membership.role).map_err(|_| MemberChangeError::NotFound)?;

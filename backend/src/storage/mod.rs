@@ -19,6 +19,7 @@ pub mod policies;
 pub mod quality;
 pub mod reports;
 pub mod retention;
+pub mod scoped;
 pub mod sessions;
 mod sql;
 

@@ -6,10 +6,10 @@ use super::entities::tenant_policies;
 use crate::domain::TenantId;
 use crate::domain::events::Consent;
 use crate::domain::policy::{ConsentPolicy, RetentionPolicy, TenantPolicy};
+use crate::storage::scoped;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QuerySelect, Set,
-    TransactionTrait,
 };
 
 /// The tenant's policies. Takes a bare tenant id because ingestion reads it for the tenant
@@ -20,6 +20,14 @@ pub async fn get(db: &impl ConnectionTrait, tenant: TenantId) -> Result<TenantPo
         .await?
         .map(from_row)
         .unwrap_or_default())
+}
+
+/// [`get`] for a request, in the request role's transaction.
+pub async fn for_tenant(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+) -> Result<TenantPolicy, DbErr> {
+    scoped::run(db, tenant, async |txn| get(txn, tenant.id()).await).await
 }
 
 /// Replaces the consent policy; returns the policy before the change.
@@ -63,7 +71,7 @@ async fn change(
     action: &'static str,
     edit: impl FnOnce(&mut TenantPolicy) -> (Option<serde_json::Value>, Option<serde_json::Value>),
 ) -> Result<TenantPolicy, DbErr> {
-    let txn = db.begin().await?;
+    let txn = scoped::begin(db, tenant).await?;
     // Locks the row, so two concurrent changes of different policies cannot undo each other.
     let before = get_for_update(&txn, tenant.id()).await?;
     let mut after = before;

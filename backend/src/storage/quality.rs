@@ -6,6 +6,7 @@ use super::TenantScope;
 use super::entities::detections;
 use super::sessions::keys_from_json;
 use crate::matching::{Detection, Id, Text};
+use crate::storage::scoped;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, prelude::Json,
@@ -40,69 +41,72 @@ pub async fn detections(
     to: DateTime<Utc>,
     limit: u64,
 ) -> Result<Loaded, DbErr> {
-    use detections::Column as C;
-    let rows: Vec<Row> = detections::Entity::find()
-        .select_only()
-        .columns([
-            C::EventId,
-            C::EventTime,
-            C::Label,
-            C::EntityId,
-            C::Confidence,
-            C::Keys,
-            C::Consent,
-            C::Filtered,
-            C::ModelVersion,
-        ])
-        .filter(C::TenantId.eq(tenant.id().as_uuid()))
-        .filter(C::IsTest.eq(false))
-        .filter(C::EventTime.gte(from))
-        .filter(C::EventTime.lt(to))
-        // One more than the limit tells "exactly the limit" from "over it".
-        .limit(limit.saturating_add(1))
-        .into_tuple()
-        .all(db)
-        .await?;
-    if rows.len() as u64 > limit {
-        return Ok(Loaded::TooMany);
-    }
-    // Labels and model versions repeat: one shared copy of each.
-    let mut texts: HashSet<Text> = HashSet::new();
-    let mut shared = |text: String| -> Text {
-        if let Some(existing) = texts.get(text.as_str()) {
-            return existing.clone();
+    scoped::run(db, tenant, async |txn| {
+        use detections::Column as C;
+        let rows: Vec<Row> = detections::Entity::find()
+            .select_only()
+            .columns([
+                C::EventId,
+                C::EventTime,
+                C::Label,
+                C::EntityId,
+                C::Confidence,
+                C::Keys,
+                C::Consent,
+                C::Filtered,
+                C::ModelVersion,
+            ])
+            .filter(C::TenantId.eq(tenant.id().as_uuid()))
+            .filter(C::IsTest.eq(false))
+            .filter(C::EventTime.gte(from))
+            .filter(C::EventTime.lt(to))
+            // One more than the limit tells "exactly the limit" from "over it".
+            .limit(limit.saturating_add(1))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        if rows.len() as u64 > limit {
+            return Ok(Loaded::TooMany);
         }
-        let text = Text::from(text);
-        texts.insert(text.clone());
-        text
-    };
-    Ok(Loaded::Detections(
-        rows.into_iter()
-            .map(
-                |(
-                    event_id,
-                    event_time,
-                    label,
-                    entity_id,
-                    confidence,
-                    keys,
-                    consent,
-                    filtered,
-                    model_version,
-                )| Detection {
-                    event_id: Id::from(event_id),
-                    event_time: event_time.timestamp_millis(),
-                    label: shared(label),
-                    entity_id: Id::from(entity_id),
-                    confidence,
-                    keys: keys_from_json(keys.as_ref()),
-                    consent_granted: consent == "granted",
-                    filtered,
-                    is_test: false,
-                    model_version: shared(model_version),
-                    category: None,
-                },
-            )
-            .collect(),
-    ))
+        // Labels and model versions repeat: one shared copy of each.
+        let mut texts: HashSet<Text> = HashSet::new();
+        let mut shared = |text: String| -> Text {
+            if let Some(existing) = texts.get(text.as_str()) {
+                return existing.clone();
+            }
+            let text = Text::from(text);
+            texts.insert(text.clone());
+            text
+        };
+        Ok(Loaded::Detections(
+            rows.into_iter()
+                .map(
+                    |(
+                        event_id,
+                        event_time,
+                        label,
+                        entity_id,
+                        confidence,
+                        keys,
+                        consent,
+                        filtered,
+                        model_version,
+                    )| Detection {
+                        event_id: Id::from(event_id),
+                        event_time: event_time.timestamp_millis(),
+                        label: shared(label),
+                        entity_id: Id::from(entity_id),
+                        confidence,
+                        keys: keys_from_json(keys.as_ref()),
+                        consent_granted: consent == "granted",
+                        filtered,
+                        is_test: false,
+                        model_version: shared(model_version),
+                        category: None,
+                    },
+                )
+                .collect(),
+        ))
+    })
+    .await
 }

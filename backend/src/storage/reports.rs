@@ -24,11 +24,10 @@ mod days;
 pub use days::{DayFigures, per_day};
 
 use super::TenantScope;
+use super::scoped;
 use super::sql::Sql;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -168,8 +167,11 @@ async fn report(
     let groups = detection_groups(backend, tenant, query, rows);
     let per_row = credits_per_row(backend, tenant, query, rows);
     let totals = credit_totals(backend, tenant, query);
-    let (groups, per_row, totals) =
-        tokio::try_join!(run(db, groups), run(db, per_row), run(db, totals),)?;
+    let (groups, per_row, totals) = tokio::try_join!(
+        run(db, tenant, groups),
+        run(db, tenant, per_row),
+        run(db, tenant, totals),
+    )?;
 
     let mut credits: HashMap<RowKey, Credits> = HashMap::with_capacity(per_row.len());
     for row in &per_row {
@@ -216,13 +218,18 @@ async fn report(
 /// "Reports"). The rows are ordered in Rust, so no statement needs a sort.
 const PLAN: &str = "SET LOCAL work_mem = '32MB'; SET LOCAL enable_sort = off";
 
-/// Runs one statement; on PostgreSQL in its own transaction, for the `SET LOCAL`s of [`PLAN`].
-async fn run(db: &DatabaseConnection, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
-    if db.get_database_backend() != DbBackend::Postgres {
-        return db.query_all_raw(statement).await;
+/// Runs one statement in its own request-role transaction (see [`scoped`]), so that a
+/// report's statements run side by side on separate connections; on PostgreSQL with the
+/// `SET LOCAL`s of [`PLAN`].
+async fn run(
+    db: &DatabaseConnection,
+    tenant: &TenantScope,
+    statement: Statement,
+) -> Result<Vec<QueryResult>, DbErr> {
+    let txn = scoped::begin(db, tenant).await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(PLAN).await?;
     }
-    let txn = db.begin().await?;
-    txn.execute_unprepared(PLAN).await?;
     let rows = txn.query_all_raw(statement).await?;
     txn.commit().await?;
     Ok(rows)

@@ -111,7 +111,7 @@ async fn show(
 ) -> Result<HttpResponse, PageError> {
     let tenant = member.caller.tenant();
     let range = Range::parse(query.range.as_deref());
-    let policy = policies::get(&state.db, tenant.id()).await?;
+    let policy = policies::for_tenant(&state.db, tenant).await?;
     let period = period(
         Utc::now(),
         range.hours(),

@@ -33,7 +33,7 @@ async fn show(
     query: web::Query<ShowQuery>,
 ) -> Result<HttpResponse, PageError> {
     require_reader(&member)?;
-    let policy = policies::get(&state.db, member.caller.tenant().id()).await?;
+    let policy = policies::for_tenant(&state.db, member.caller.tenant()).await?;
     let stored = policy.retention.days().map(|days| days.to_string());
     let saved = match query.saved.as_deref() {
         Some("retention") => Some("retention"),
@@ -188,7 +188,7 @@ async fn save_retention(
             for problem in problems {
                 errors.add(problem.field, problem.message);
             }
-            let policy = policies::get(&state.db, caller.tenant().id()).await?;
+            let policy = policies::for_tenant(&state.db, caller.tenant()).await?;
             let purges = purge_rows(&state, caller.tenant(), &policy).await?;
             let (page, csrf) = page(&request, &member, (&policy, purges), typed, &errors, None)?;
             html(StatusCode::BAD_REQUEST, &page, &csrf)

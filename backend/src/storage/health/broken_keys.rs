@@ -10,6 +10,7 @@
 //! of a goal are examined at most.
 
 use super::{Period, Sql, TenantScope, received_in};
+use crate::storage::scoped;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 
 /// Conversions per goal examined at most, the most recently received.
@@ -48,17 +49,20 @@ pub async fn key_coverage(
     period: &Period,
     goal: &GoalKey,
 ) -> Result<KeyCoverage, DbErr> {
-    let row = db
-        .query_one_raw(statement(db.get_database_backend(), tenant, period, goal))
-        .await?;
-    let Some(row) = row else {
-        return Ok(KeyCoverage::default());
-    };
-    Ok(KeyCoverage {
-        conversions: row.try_get("", "conversions")?,
-        without_key: row.try_get("", "without_key")?,
-        unseen_key: row.try_get("", "unseen_key")?,
+    scoped::run(db, tenant, async |txn| {
+        let row = txn
+            .query_one_raw(statement(txn.get_database_backend(), tenant, period, goal))
+            .await?;
+        let Some(row) = row else {
+            return Ok(KeyCoverage::default());
+        };
+        Ok(KeyCoverage {
+            conversions: row.try_get("", "conversions")?,
+            without_key: row.try_get("", "without_key")?,
+            unseen_key: row.try_get("", "unseen_key")?,
+        })
     })
+    .await
 }
 
 fn statement(

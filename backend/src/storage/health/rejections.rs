@@ -2,6 +2,7 @@
 //! several errors counts once under each of its codes).
 
 use super::{Period, Sql, TenantScope, hour_of};
+use crate::storage::scoped;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use std::collections::BTreeMap;
 
@@ -29,28 +30,31 @@ pub async fn rejections(
     tenant: &TenantScope,
     period: &Period,
 ) -> Result<Rejections, DbErr> {
-    let backend = db.get_database_backend();
-    let (hours, codes) = tokio::try_join!(
-        db.query_all_raw(per_hour(backend, tenant, period)),
-        db.query_all_raw(per_code(backend, tenant, period)),
-    )?;
-    let mut rejections = Rejections::default();
-    for row in hours {
-        let n: i64 = row.try_get("", "n")?;
-        rejections.total += n;
-        rejections.per_hour.insert(row.try_get("", "hour")?, n);
-    }
-    for row in codes {
-        rejections.by_code.push(CodeCount {
-            code: row.try_get("", "code")?,
-            events: row.try_get("", "events")?,
-            errors: row.try_get("", "errors")?,
-        });
-    }
-    rejections
-        .by_code
-        .sort_by(|a, b| b.events.cmp(&a.events).then_with(|| a.code.cmp(&b.code)));
-    Ok(rejections)
+    scoped::run(db, tenant, async |txn| {
+        let backend = txn.get_database_backend();
+        let (hours, codes) = tokio::try_join!(
+            txn.query_all_raw(per_hour(backend, tenant, period)),
+            txn.query_all_raw(per_code(backend, tenant, period)),
+        )?;
+        let mut rejections = Rejections::default();
+        for row in hours {
+            let n: i64 = row.try_get("", "n")?;
+            rejections.total += n;
+            rejections.per_hour.insert(row.try_get("", "hour")?, n);
+        }
+        for row in codes {
+            rejections.by_code.push(CodeCount {
+                code: row.try_get("", "code")?,
+                events: row.try_get("", "events")?,
+                errors: row.try_get("", "errors")?,
+            });
+        }
+        rejections
+            .by_code
+            .sort_by(|a, b| b.events.cmp(&a.events).then_with(|| a.code.cmp(&b.code)));
+        Ok(rejections)
+    })
+    .await
 }
 
 /// The invalid-events log has only a receipt time (a rejected event's own time may be

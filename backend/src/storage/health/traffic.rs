@@ -3,6 +3,7 @@
 //! kept apart. One grouped scan per event table.
 
 use super::{Period, Sql, TenantScope, hour_of, received_in};
+use crate::storage::scoped;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use std::collections::BTreeMap;
 
@@ -51,36 +52,39 @@ pub async fn traffic(
     tenant: &TenantScope,
     period: &Period,
 ) -> Result<Traffic, DbErr> {
-    let backend = db.get_database_backend();
-    let (detections, conversions) = tokio::try_join!(
-        db.query_all_raw(statement(backend, tenant, period, "detections")),
-        db.query_all_raw(statement(backend, tenant, period, "conversions")),
-    )?;
-    let mut traffic = Traffic::default();
-    for (rows, is_detection) in [(detections, true), (conversions, false)] {
-        for row in rows {
-            let n: i64 = row.try_get("", "n")?;
-            if row.try_get::<i64>("", "test")? != 0 {
-                traffic.test_events += n;
-                continue;
+    scoped::run(db, tenant, async |txn| {
+        let backend = txn.get_database_backend();
+        let (detections, conversions) = tokio::try_join!(
+            txn.query_all_raw(statement(backend, tenant, period, "detections")),
+            txn.query_all_raw(statement(backend, tenant, period, "conversions")),
+        )?;
+        let mut traffic = Traffic::default();
+        for (rows, is_detection) in [(detections, true), (conversions, false)] {
+            for row in rows {
+                let n: i64 = row.try_get("", "n")?;
+                if row.try_get::<i64>("", "test")? != 0 {
+                    traffic.test_events += n;
+                    continue;
+                }
+                let hour = traffic
+                    .per_hour
+                    .entry(row.try_get::<String>("", "hour")?)
+                    .or_default();
+                if is_detection {
+                    hour.detections += n;
+                } else {
+                    hour.conversions += n;
+                }
+                let bucket = usize::try_from(row.try_get::<i64>("", "bucket")?)
+                    .unwrap_or(0)
+                    .min(LATENESS_BOUNDS.len() - 1);
+                traffic.lateness[bucket] += n;
+                traffic.consent_denied += row.try_get::<i64>("", "denied")?;
             }
-            let hour = traffic
-                .per_hour
-                .entry(row.try_get::<String>("", "hour")?)
-                .or_default();
-            if is_detection {
-                hour.detections += n;
-            } else {
-                hour.conversions += n;
-            }
-            let bucket = usize::try_from(row.try_get::<i64>("", "bucket")?)
-                .unwrap_or(0)
-                .min(LATENESS_BOUNDS.len() - 1);
-            traffic.lateness[bucket] += n;
-            traffic.consent_denied += row.try_get::<i64>("", "denied")?;
         }
-    }
-    Ok(traffic)
+        Ok(traffic)
+    })
+    .await
 }
 
 /// Seconds from a row's `event_time` to its `received_time`.

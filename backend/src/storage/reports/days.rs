@@ -30,8 +30,8 @@ pub async fn per_day(
 ) -> Result<Vec<DayFigures>, DbErr> {
     let backend = db.get_database_backend();
     let (detections, matched) = tokio::try_join!(
-        run(db, detections_per_day(backend, tenant, query)),
-        run(db, matched_per_day(backend, tenant, query)),
+        run(db, tenant, detections_per_day(backend, tenant, query)),
+        run(db, tenant, matched_per_day(backend, tenant, query)),
     )?;
     let mut days: BTreeMap<(NaiveDate, String), (i64, i64)> = BTreeMap::new();
     for row in &detections {

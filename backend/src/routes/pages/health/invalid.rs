@@ -61,7 +61,7 @@ async fn show(
         limit: PER_PAGE,
     };
     let (policy, page) = tokio::try_join!(
-        policies::get(&state.db, tenant.id()),
+        policies::for_tenant(&state.db, tenant),
         log_page(&state.db, tenant, &query),
     )?;
     let filter = if code.is_empty() {

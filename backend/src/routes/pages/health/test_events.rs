@@ -33,7 +33,7 @@ async fn show(
         ));
     }
     let tenant = member.caller.tenant();
-    let policy = policies::get(&state.db, tenant.id()).await?;
+    let policy = policies::for_tenant(&state.db, tenant).await?;
     let period = period(
         Utc::now(),
         i64::from(DAYS) * 24,
