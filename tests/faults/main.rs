@@ -12,3 +12,4 @@ mod checker;
 mod database;
 mod kill;
 mod run;
+mod shutdown;
