@@ -70,17 +70,15 @@ impl ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(err: sea_orm::DbErr) -> Self {
-        // A pool that cannot reach the database is an outage, not a bug: say so and let the
+        // A database that cannot be reached is an outage, not a bug: say so and let the
         // client retry.
-        match err {
-            sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_) => {
-                tracing::error!(error = %err, "database unavailable");
-                ApiError::Unavailable {
-                    retry_after_secs: 2,
-                }
-            }
-            other => ApiError::internal(other),
+        if crate::storage::availability::is_unavailable(&err) {
+            tracing::error!(error = %err, "database unavailable");
+            return ApiError::Unavailable {
+                retry_after_secs: 2,
+            };
         }
+        ApiError::internal(err)
     }
 }
 

@@ -9,5 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod checker;
+mod database;
 mod kill;
 mod run;
+mod shutdown;

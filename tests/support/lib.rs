@@ -153,6 +153,31 @@ impl TestApp {
         }
     }
 
+    /// Sends the server process SIGTERM (see [`process::ServerProcess::terminate`]).
+    pub fn terminate_process(&self) {
+        self.process
+            .as_ref()
+            .expect("only a server process can be terminated")
+            .terminate();
+    }
+
+    /// Waits up to `bound` for the server process to exit, and forgets it; `None` if it is
+    /// still running then (it is killed when the app is dropped).
+    pub async fn process_exit_within(
+        &mut self,
+        bound: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let server = self
+            .process
+            .as_mut()
+            .expect("only a server process can exit");
+        let status = server.exit_within(bound).await;
+        if status.is_some() {
+            self.process = None;
+        }
+        status
+    }
+
     /// Starts the server process again, on the same database and Redis prefix, and on the
     /// same port, so that a client keeps its address across the restart.
     pub fn restart_process(&mut self, binary: &str) {

@@ -1,11 +1,12 @@
 //! The server as a separate process (the `sightline-server` binary of this package, the same
-//! command line as `sightline`), for tests that kill it with SIGKILL and start it again.
+//! command line as `sightline`), for tests that kill it with SIGKILL or stop it with SIGTERM
+//! and start it again.
 
 use sightline::config::Settings;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A running server process; killed when dropped.
 #[derive(Debug)]
@@ -96,6 +97,31 @@ impl ServerProcess {
     /// SIGKILL: no shutdown code runs, whatever was in flight is cut off.
     pub fn kill(mut self) {
         self.kill_now();
+    }
+
+    /// SIGTERM: the server stops accepting connections and finishes what is in flight.
+    /// Returns at once; see [`ServerProcess::exit_within`].
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill -TERM");
+        assert!(status.success(), "kill -TERM {} failed", self.child.id());
+    }
+
+    /// Waits up to `bound` for the process to exit; `None` if it is still running. Polls
+    /// without blocking the thread for long, so an async test can call it between awaits.
+    pub async fn exit_within(&mut self, bound: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + bound;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the server process") {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     fn kill_now(&mut self) {

@@ -9,6 +9,7 @@
 
 use crate::actors::matcher::Matcher;
 use crate::actors::matcher::in_flight::Token;
+use crate::storage::availability::is_unavailable;
 use crate::storage::events::{EventRow, InvalidRow, write_batch};
 use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
@@ -181,6 +182,13 @@ async fn write(db: &DatabaseConnection, matcher: &Matcher, batch: Vec<Job>) {
     );
     if let Err(err) = &outcome {
         tracing::error!(error = %err, events = candidates.len(), "batch write failed");
+        // A broken connection may have lost only the answer, not the commit: the events may
+        // be stored, and the client's retry will find them `duplicate` and not match them.
+        if is_unavailable(err)
+            && let Some(since) = candidates.iter().map(|row| row.received_time).min()
+        {
+            matcher.rematch_since(since);
+        }
     }
     let outcome = outcome.map_err(|err| err.to_string());
     for (job, job_slots) in batch.into_iter().zip(slots) {

@@ -403,10 +403,9 @@ SELECT 2::int2, tenant_id, event_id FROM conv
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
                 DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout)
             }
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_)
-            | sqlx::Error::WorkerCrashed => DbErr::Conn(RuntimeErr::SqlxError(err.into())),
+            err if crate::storage::availability::driver_error_is_unavailable(&err) => {
+                DbErr::Conn(RuntimeErr::SqlxError(err.into()))
+            }
             other => DbErr::Query(RuntimeErr::SqlxError(other.into())),
         }
     }

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod attributions;
 pub mod audit;
+pub mod availability;
 pub mod entities;
 pub mod erasure;
 pub mod events;

@@ -20,6 +20,8 @@ pub struct Tenant {
     pub tenant_id: String,
     /// An `ingest` + `read` API key.
     pub key: String,
+    /// The owner's session token, for the management API.
+    pub owner_token: String,
     pub goal_ids: Vec<String>,
 }
 
@@ -39,6 +41,7 @@ pub async fn tenant(app: &TestApp, name: &'static str, goals: &[Goal]) -> Tenant
         name,
         tenant_id: owner.tenant_id,
         key,
+        owner_token: owner.token,
         goal_ids,
     }
 }

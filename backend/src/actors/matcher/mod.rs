@@ -3,7 +3,8 @@
 //! Accepted events are routed, once per tracking key they carry, to the shard that owns that
 //! session (by hash), so work on one session is serialised and different sessions run in
 //! parallel on one thread per shard. Goal changes re-evaluate in the background. Start-up
-//! recovery re-matches what a crash may have left unmatched (see [`recovery`]). An erasure
+//! recovery re-matches what a crash may have left unmatched (see [`recovery`]), and a write
+//! interrupted by a database outage is followed by the same re-match (see [`rematch`]). An erasure
 //! makes matching forget the erased events (see [`erasure`]).
 
 mod erasure;
@@ -13,6 +14,7 @@ pub mod in_flight;
 mod messages;
 mod recovery;
 mod reevaluation;
+mod rematch;
 pub mod round;
 mod shard;
 pub mod store;
@@ -76,6 +78,7 @@ pub struct Matcher {
     goals: Arc<GoalCache>,
     in_flight: Arc<InFlight>,
     progress: Arc<ProgressBook>,
+    rematch: Arc<rematch::Rematch>,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -120,6 +123,7 @@ impl Matcher {
             goals,
             in_flight: Arc::new(InFlight::default()),
             progress: Arc::new(ProgressBook::default()),
+            rematch: Arc::default(),
         };
         recovery::start(matcher.clone());
         matcher

@@ -24,7 +24,7 @@ const PAGE: u64 = 2000;
 /// Starts recovery and the checkpoint writer in the background.
 pub(super) fn start(matcher: Matcher) {
     actix::spawn(async move {
-        let since = retrying("read the matching checkpoint", || async {
+        let since = retrying("read the matching checkpoint", LONGEST_WAIT, || async {
             Ok(sessions::checkpoint(&matcher.db)
                 .await?
                 .map_or(NEVER, |checkpoint| checkpoint - MARGIN))
@@ -36,9 +36,8 @@ pub(super) fn start(matcher: Matcher) {
             .in_flight
             .hold(Timestamp::from_millis(since.timestamp_millis()).unwrap_or_else(Timestamp::now));
         start_checkpoints(matcher.clone());
-        let count = retrying("start-up recovery", || async {
-            Ok(scan(&matcher, since, Kind::Detections).await?
-                + scan(&matcher, since, Kind::Conversions).await?)
+        let count = retrying("start-up recovery", LONGEST_WAIT, || {
+            received_since(&matcher, since)
         })
         .await;
         drop(hold);
@@ -52,9 +51,12 @@ pub(super) fn start(matcher: Matcher) {
 /// chrono's minimum, which PostgreSQL's timestamps cannot hold; no accepted event is older.
 const NEVER: DateTime<Utc> = DateTime::UNIX_EPOCH;
 
-/// Runs `attempt` until it succeeds, waiting longer after each failure: the checkpoint
-/// stays behind until recovery succeeds, so retrying later loses nothing.
-async fn retrying<T, F, Fut>(what: &str, mut attempt: F) -> T
+/// The longest wait between two attempts at start-up.
+const LONGEST_WAIT: Duration = Duration::from_secs(10);
+
+/// Runs `attempt` until it succeeds, waiting longer after each failure, up to `longest`: the
+/// checkpoint stays behind until recovery succeeds, so retrying later loses nothing.
+pub(super) async fn retrying<T, F, Fut>(what: &str, longest: Duration, mut attempt: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, DbErr>>,
@@ -66,10 +68,16 @@ where
             Err(err) => {
                 tracing::warn!(error = %err, "cannot {what} yet; retrying");
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
+                delay = (delay * 2).min(longest);
             }
         }
     }
+}
+
+/// Re-matches every event received since `since`; returns how many.
+pub(super) async fn received_since(matcher: &Matcher, since: DateTime<Utc>) -> Result<u64, DbErr> {
+    Ok(scan(matcher, since, Kind::Detections).await?
+        + scan(matcher, since, Kind::Conversions).await?)
 }
 
 #[derive(Clone, Copy)]
