@@ -1,6 +1,8 @@
 //! `/healthz`, `/readyz`, the landing page and unknown routes.
 
+use sightline::config::Secret;
 use support::TestApp;
+use support::redis_server::RedisServer;
 
 #[actix_web::test]
 async fn healthz_answers_ok() {
@@ -63,4 +65,22 @@ async fn the_landing_page_shows_how_to_sign_up_on_this_host() {
         response.text
     );
     app.get("/static/sightline.css", None).await.expect(200);
+}
+
+#[actix_web::test]
+async fn readyz_reports_degraded_but_ready_while_redis_is_down() {
+    let mut redis = RedisServer::start().await;
+    let url = redis.url();
+    let app = TestApp::spawn_with(|settings| settings.redis_url = Some(Secret::new(url))).await;
+    app.get("/readyz", None).await.expect(200);
+
+    redis.kill();
+    // The first check may be the one that finds Redis gone; from then on it is known down.
+    let response = support::eventually("/readyz to report Redis unavailable", || async {
+        let response = app.get("/readyz", None).await.expect(200);
+        (response.body["checks"]["redis"] == "unavailable").then_some(response)
+    })
+    .await;
+    assert_eq!(response.body["status"], "degraded");
+    assert_eq!(response.body["checks"]["database"], "ok");
 }
