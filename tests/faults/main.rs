@@ -10,4 +10,5 @@
 
 mod checker;
 mod kill;
+mod redis;
 mod run;
