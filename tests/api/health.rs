@@ -2,6 +2,7 @@
 
 use sightline::config::Secret;
 use support::TestApp;
+use support::fixtures::{batch, detection};
 use support::redis_server::RedisServer;
 
 #[actix_web::test]
@@ -83,4 +84,26 @@ async fn readyz_reports_degraded_but_ready_while_redis_is_down() {
     .await;
     assert_eq!(response.body["status"], "degraded");
     assert_eq!(response.body["checks"]["database"], "ok");
+}
+
+#[actix_web::test]
+async fn a_node_starts_and_serves_while_redis_is_down_and_uses_it_once_it_answers() {
+    let mut redis = RedisServer::start().await;
+    let url = redis.url();
+    redis.kill();
+    let app = TestApp::spawn_with(|settings| settings.redis_url = Some(Secret::new(url))).await;
+    let response = app.get("/readyz", None).await.expect(200);
+    assert_eq!(response.body["status"], "degraded");
+    let owner = app.signup().await;
+    let (_, key) = app.create_api_key(&owner.token, &["ingest"]).await;
+    app.post("/v1/events", Some(&key), &batch(vec![detection("d", "s")]))
+        .await
+        .expect(202);
+
+    redis.restart().await;
+    support::eventually("/readyz to report Redis ok", || async {
+        let response = app.get("/readyz", None).await.expect(200);
+        (response.body["status"] == "ready").then_some(())
+    })
+    .await;
 }

@@ -86,6 +86,10 @@ impl std::fmt::Debug for HotStore {
 
 impl HotStore {
     /// Connects to Redis when `REDIS_URL` is set; otherwise keeps everything in process.
+    ///
+    /// Only a malformed URL is an error. A Redis that does not answer yet leaves the server
+    /// starting degraded (logged once) rather than not at all: a node restarted during a
+    /// Redis outage must come back and serve, as the nodes that stayed up do.
     pub async fn connect(settings: &Settings) -> Result<Self, CacheError> {
         let backend = match &settings.redis_url {
             Some(url) => {
@@ -95,16 +99,19 @@ impl HotStore {
                     .set_response_timeout(Some(Duration::from_millis(1500)))
                     .set_number_of_retries(2);
                 Backend::Redis(Redis {
-                    conn: ConnectionManager::new_with_config(client, config).await?,
+                    conn: ConnectionManager::new_lazy_with_config(client, config)?,
                     breaker: Arc::new(Mutex::new(Breaker::new(COOL_OFF))),
                 })
             }
             None => Backend::Local(local::LocalStore::default()),
         };
-        Ok(Self {
+        let store = Self {
             backend,
             prefix: settings.redis_prefix.clone(),
-        })
+        };
+        // Connects now rather than on the first request; a failure opens the breaker.
+        let _ = store.ping().await;
+        Ok(store)
     }
 
     /// A store kept in this process only, whatever the settings: the fallback of callers
