@@ -403,7 +403,8 @@ impl Redis {
         }
         match tokio::time::timeout(COMMAND_DEADLINE, command).await {
             Ok(Ok(value)) => {
-                self.note(self.breaker().succeeded(), None);
+                let change = self.breaker().succeeded();
+                self.note(change, None);
                 Ok(value)
             }
             Ok(Err(err)) if !is_outage(&err) => {
@@ -412,12 +413,14 @@ impl Redis {
                 Err(err.into())
             }
             Ok(Err(err)) => {
-                self.note(self.breaker().failed(Instant::now()), Some(&err));
+                let change = self.breaker().failed(Instant::now());
+                self.note(change, Some(&err));
                 Err(err.into())
             }
             Err(_) => {
                 let err = format!("no answer within {COMMAND_DEADLINE:?}");
-                self.note(self.breaker().failed(Instant::now()), Some(&err));
+                let change = self.breaker().failed(Instant::now());
+                self.note(change, Some(&err));
                 Err(CacheError::Failed(err))
             }
         }
@@ -434,9 +437,16 @@ impl Redis {
             if answered.is_err() {
                 answered = server.ping_within_deadline().await;
             }
+            // The breaker's guard is released before logging.
             match answered {
-                Ok(()) => server.note(server.breaker().succeeded(), None),
-                Err(err) => server.note(server.breaker().failed(Instant::now()), Some(&err)),
+                Ok(()) => {
+                    let change = server.breaker().succeeded();
+                    server.note(change, None);
+                }
+                Err(err) => {
+                    let change = server.breaker().failed(Instant::now());
+                    server.note(change, Some(&err));
+                }
             }
         });
     }
