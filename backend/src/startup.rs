@@ -25,7 +25,7 @@ use tracing_actix_web::TracingLogger;
 pub enum StartupError {
     #[error("cannot open the database: {0}")]
     Database(#[from] sea_orm::DbErr),
-    #[error("cannot reach Redis: {0}")]
+    #[error("invalid Redis URL: {0}")]
     Redis(#[from] CacheError),
     #[error("cannot bind {address}: {source}")]
     Bind {

@@ -1,8 +1,10 @@
 //! Event ingestion: validation, idempotency, durability, limits, consent, test events.
 
 use serde_json::{Value, json};
+use sightline::config::Secret;
 use support::TestApp;
 use support::fixtures::{batch, conversion, detection, time_ago};
+use support::redis_server::RedisServer;
 
 async fn ingest_key(app: &TestApp) -> (support::Account, String) {
     let account = app.signup().await;
@@ -802,4 +804,31 @@ async fn storage_outage_answers_503_and_the_retried_batch_is_accepted_once() {
             .await,
         20
     );
+}
+
+#[actix_web::test]
+async fn while_redis_is_down_keys_still_work_and_the_rate_limit_is_counted_in_process() {
+    let mut redis = RedisServer::start().await;
+    let url = redis.url();
+    let app = TestApp::spawn_with(|s| {
+        s.redis_url = Some(Secret::new(url));
+        s.ingest_rate_limit_per_second = 3;
+    })
+    .await;
+    let (_, key) = ingest_key(&app).await;
+    redis.kill();
+
+    // The key is read from the database.
+    let two: Vec<Value> = (0..2).map(|i| detection(&format!("a-{i}"), "s")).collect();
+    app.post("/v1/events", Some(&key), &batch(two))
+        .await
+        .expect(202);
+    // Four events are over the limit in any one second, counted in this process.
+    let four: Vec<Value> = (0..4).map(|i| detection(&format!("b-{i}"), "s")).collect();
+    let response = app
+        .post("/v1/events", Some(&key), &batch(four))
+        .await
+        .expect(429);
+    assert_eq!(response.header("retry-after"), Some("1"));
+    assert_eq!(app.count("SELECT count(*) FROM detections").await, 2);
 }

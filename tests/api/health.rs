@@ -1,6 +1,9 @@
 //! `/healthz`, `/readyz`, the landing page and unknown routes.
 
+use sightline::config::Secret;
 use support::TestApp;
+use support::fixtures::{batch, detection};
+use support::redis_server::RedisServer;
 
 #[actix_web::test]
 async fn healthz_answers_ok() {
@@ -63,4 +66,44 @@ async fn the_landing_page_shows_how_to_sign_up_on_this_host() {
         response.text
     );
     app.get("/static/sightline.css", None).await.expect(200);
+}
+
+#[actix_web::test]
+async fn readyz_reports_degraded_but_ready_while_redis_is_down() {
+    let mut redis = RedisServer::start().await;
+    let url = redis.url();
+    let app = TestApp::spawn_with(|settings| settings.redis_url = Some(Secret::new(url))).await;
+    app.get("/readyz", None).await.expect(200);
+
+    redis.kill();
+    // The first check may be the one that finds Redis gone; from then on it is known down.
+    let response = support::eventually("/readyz to report Redis unavailable", || async {
+        let response = app.get("/readyz", None).await.expect(200);
+        (response.body["checks"]["redis"] == "unavailable").then_some(response)
+    })
+    .await;
+    assert_eq!(response.body["status"], "degraded");
+    assert_eq!(response.body["checks"]["database"], "ok");
+}
+
+#[actix_web::test]
+async fn a_node_starts_and_serves_while_redis_is_down_and_uses_it_once_it_answers() {
+    let mut redis = RedisServer::start().await;
+    let url = redis.url();
+    redis.kill();
+    let app = TestApp::spawn_with(|settings| settings.redis_url = Some(Secret::new(url))).await;
+    let response = app.get("/readyz", None).await.expect(200);
+    assert_eq!(response.body["status"], "degraded");
+    let owner = app.signup().await;
+    let (_, key) = app.create_api_key(&owner.token, &["ingest"]).await;
+    app.post("/v1/events", Some(&key), &batch(vec![detection("d", "s")]))
+        .await
+        .expect(202);
+
+    redis.restart().await;
+    support::eventually("/readyz to report Redis ok", || async {
+        let response = app.get("/readyz", None).await.expect(200);
+        (response.body["status"] == "ready").then_some(())
+    })
+    .await;
 }

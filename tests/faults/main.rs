@@ -11,5 +11,6 @@
 mod checker;
 mod database;
 mod kill;
+mod redis;
 mod run;
 mod shutdown;

@@ -37,6 +37,16 @@ pub struct History {
     /// Events answered `rejected`, with the answer: a fault must never make a valid event
     /// invalid.
     pub rejections: Vec<String>,
+    /// Every request, answered or not, in the order they finished: a fault may slow the
+    /// service down, and a test bounds how much.
+    pub requests: Vec<Timing>,
+}
+
+/// When one request was sent and how long its answer (or its failure) took.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub sent_at: Instant,
+    pub latency: Duration,
 }
 
 /// What [`History::check_stored`] found.
@@ -221,6 +231,7 @@ impl Sender {
                 self.give_up_after,
                 self.history.borrow().statuses
             );
+            let sent_at = Instant::now();
             let sent = self
                 .client
                 .post(format!("{}/v1/events", self.base_url))
@@ -230,7 +241,7 @@ impl Sender {
             let mut response = match sent {
                 Ok(response) => response,
                 Err(_) => {
-                    self.history.borrow_mut().connection_failures += 1;
+                    self.record_unanswered(sent_at);
                     actix_web::rt::time::sleep(self.pause).await;
                     continue;
                 }
@@ -238,11 +249,25 @@ impl Sender {
             let status = response.status().as_u16();
             let retry_after = response.headers().contains_key("retry-after");
             let body = response.body().limit(16 * 1024 * 1024).await;
+            self.history.borrow_mut().requests.push(Timing {
+                sent_at,
+                latency: sent_at.elapsed(),
+            });
             events = self.record(events, status, retry_after, body.ok().as_deref());
             if !events.is_empty() {
                 actix_web::rt::time::sleep(self.pause).await;
             }
         }
+    }
+
+    /// Records a request that got no answer at all.
+    fn record_unanswered(&self, sent_at: Instant) {
+        let mut history = self.history.borrow_mut();
+        history.connection_failures += 1;
+        history.requests.push(Timing {
+            sent_at,
+            latency: sent_at.elapsed(),
+        });
     }
 
     /// Records one answer; returns the events still to deliver.

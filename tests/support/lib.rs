@@ -14,6 +14,7 @@ pub mod history;
 mod http;
 pub mod process;
 pub mod proxy;
+pub mod redis_server;
 pub mod reference;
 
 pub use http::{Account, Response};

@@ -45,7 +45,10 @@ pub async fn lookup(
             }
         }
         Ok(None) => {}
-        Err(err) => tracing::warn!(error = %err, "API-key cache unavailable; reading the database"),
+        // The store logs the outage once; this is per request.
+        Err(err) => {
+            tracing::debug!(error = %err, "API-key cache unavailable; reading the database")
+        }
     }
     let owner = api_keys::find_live_by_hash(db, key_hash).await?;
     if let Some(owner) = &owner {
@@ -102,8 +105,9 @@ pub fn touch_in_background(store: &HotStore, db: &DatabaseConnection, owner: &Ke
     let (tenant, key) = (owner.tenant_id, owner.key_id);
     tokio::spawn(async move {
         let marker = store.api_key_touched_key(tenant, key);
+        // Without Redis, the once-a-minute check of this process above is the only limit.
         let due = store.set_if_absent(&marker, "1", TOUCH_INTERVAL).await;
-        if matches!(due, Ok(true))
+        if matches!(due, Ok(true) | Err(_))
             && let Err(err) = api_keys::touch_last_used(&db, tenant, key).await
         {
             tracing::warn!(error = %err, "could not record an API key's last use");

@@ -2,7 +2,8 @@
 //! within the lock-out window, logins answer 429 until the window ends.
 //!
 //! Counters live in the hot store. If it is unreachable, logins are allowed (fail open) and
-//! a warning is logged: an outage of the cache must not lock every user out.
+//! a debug line is logged (the store logs the outage itself once): an outage of the cache
+//! must not lock every user out.
 
 use crate::cache::HotStore;
 use crate::config::Settings;
@@ -40,7 +41,7 @@ pub async fn check(
             }
             Ok(_) => {}
             Err(err) => {
-                tracing::warn!(error = %err, "login throttle unavailable; allowing the attempt")
+                tracing::debug!(error = %err, "login throttle unavailable; allowing the attempt")
             }
         }
     }
@@ -54,7 +55,7 @@ pub async fn record_failure(store: &HotStore, settings: &Settings, attempt: &Att
         store.login_address_key(attempt.address),
     ] {
         if let Err(err) = store.increment(&key, 1, settings.login_lockout).await {
-            tracing::warn!(error = %err, "could not count a failed login");
+            tracing::debug!(error = %err, "could not count a failed login");
         }
     }
 }
@@ -63,6 +64,6 @@ pub async fn record_failure(store: &HotStore, settings: &Settings, attempt: &Att
 /// must not reset an address that is guessing at many accounts).
 pub async fn record_success(store: &HotStore, attempt: &Attempt<'_>) {
     if let Err(err) = store.delete(&store.login_account_key(attempt.email)).await {
-        tracing::warn!(error = %err, "could not reset the login failure counter");
+        tracing::debug!(error = %err, "could not reset the login failure counter");
     }
 }

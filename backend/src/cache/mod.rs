@@ -4,24 +4,46 @@
 //!
 //! This is the only place where Redis keys are built; every key starts with the configured
 //! prefix, and tenant-owned entries carry the tenant id right after it.
+//!
+//! Redis holds only what can be rebuilt, so an outage must cost speed, never answers: every
+//! command has a short deadline, and after a failure a circuit breaker makes commands fail at
+//! once (callers fall back) until a background probe finds Redis answering again. The store
+//! logs the outage once when it starts and once when it ends; callers log at debug level.
 
+mod breaker;
 mod local;
 
 use crate::config::Settings;
 use crate::domain::{ApiKeyId, TenantId};
+use breaker::{Admission, Breaker, Change};
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sha2::{Digest, Sha256};
-use std::time::Duration;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The longest a caller waits on Redis. Redis answers in about a millisecond on the same
+/// network; a command this late means Redis is unreachable or overwhelmed, and the caller is
+/// better served by its fallback than by waiting for reconnects and retries.
+const COMMAND_DEADLINE: Duration = Duration::from_millis(500);
+
+/// How long commands fail fast after Redis failed, before a probe asks it again.
+const COOL_OFF: Duration = Duration::from_secs(1);
 
 /// A failure of the hot store. Callers decide whether to fall back or fail.
 #[derive(Debug, thiserror::Error)]
-#[error("hot store unavailable: {0}")]
-pub struct CacheError(String);
+pub enum CacheError {
+    /// Redis failed recently; it is not asked again until a probe finds it answering.
+    #[error("hot store unavailable: Redis failed recently")]
+    FailingFast,
+    #[error("hot store unavailable: {0}")]
+    Failed(String),
+}
 
 impl From<redis::RedisError> for CacheError {
     fn from(err: redis::RedisError) -> Self {
-        Self(err.to_string())
+        Self::Failed(err.to_string())
     }
 }
 
@@ -31,8 +53,15 @@ pub struct CacheKey(String);
 
 #[derive(Clone)]
 enum Backend {
-    Redis(ConnectionManager),
+    Redis(Redis),
     Local(local::LocalStore),
+}
+
+/// The Redis connection and the breaker in front of it, shared by every clone of the store.
+#[derive(Clone)]
+struct Redis {
+    conn: ConnectionManager,
+    breaker: Arc<Mutex<Breaker>>,
 }
 
 /// Redis, or its in-process stand-in.
@@ -57,6 +86,10 @@ impl std::fmt::Debug for HotStore {
 
 impl HotStore {
     /// Connects to Redis when `REDIS_URL` is set; otherwise keeps everything in process.
+    ///
+    /// Only a malformed URL is an error. A Redis that does not answer yet leaves the server
+    /// starting degraded (logged once) rather than not at all: a node restarted during a
+    /// Redis outage must come back and serve, as the nodes that stayed up do.
     pub async fn connect(settings: &Settings) -> Result<Self, CacheError> {
         let backend = match &settings.redis_url {
             Some(url) => {
@@ -65,14 +98,34 @@ impl HotStore {
                     .set_connection_timeout(Some(Duration::from_secs(2)))
                     .set_response_timeout(Some(Duration::from_millis(1500)))
                     .set_number_of_retries(2);
-                Backend::Redis(ConnectionManager::new_with_config(client, config).await?)
+                Backend::Redis(Redis {
+                    conn: ConnectionManager::new_lazy_with_config(client, config)?,
+                    breaker: Arc::new(Mutex::new(Breaker::new(COOL_OFF))),
+                })
             }
             None => Backend::Local(local::LocalStore::default()),
         };
-        Ok(Self {
+        let store = Self {
             backend,
             prefix: settings.redis_prefix.clone(),
-        })
+        };
+        // Connects now rather than on the first request; a failure opens the breaker.
+        let _ = store.ping().await;
+        Ok(store)
+    }
+
+    /// A store kept in this process only, whatever the settings: the fallback of callers
+    /// that must keep counting while Redis is down.
+    pub fn in_process(prefix: &str) -> Self {
+        Self {
+            backend: Backend::Local(local::LocalStore::default()),
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// The prefix every key starts with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     pub fn is_redis(&self) -> bool {
@@ -82,9 +135,11 @@ impl HotStore {
     /// Checks that the store answers.
     pub async fn ping(&self) -> Result<(), CacheError> {
         match &self.backend {
-            Backend::Redis(conn) => {
-                let mut conn = conn.clone();
-                let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+            Backend::Redis(server) => {
+                let mut conn = server.conn.clone();
+                let _: String = server
+                    .run(async move { redis::cmd("PING").query_async(&mut conn).await })
+                    .await?;
                 Ok(())
             }
             Backend::Local(_) => Ok(()),
@@ -147,12 +202,15 @@ impl HotStore {
             return Ok(Vec::new());
         }
         match &self.backend {
-            Backend::Redis(conn) => {
+            Backend::Redis(server) => {
                 let mut pipe = redis::pipe();
                 for key in keys {
                     pipe.cmd("GETDEL").arg(&key.0);
                 }
-                Ok(pipe.query_async(&mut conn.clone()).await?)
+                let mut conn = server.conn.clone();
+                server
+                    .run(async move { pipe.query_async(&mut conn).await })
+                    .await
             }
             Backend::Local(local) => Ok(keys
                 .iter()
@@ -171,13 +229,15 @@ impl HotStore {
             return Ok(());
         }
         match &self.backend {
-            Backend::Redis(conn) => {
+            Backend::Redis(server) => {
                 let mut pipe = redis::pipe();
                 for key in keys {
                     pipe.del(&key.0).ignore();
                 }
-                let _: () = pipe.query_async(&mut conn.clone()).await?;
-                Ok(())
+                let mut conn = server.conn.clone();
+                server
+                    .run(async move { pipe.query_async(&mut conn).await })
+                    .await
             }
             Backend::Local(local) => {
                 for key in keys {
@@ -198,13 +258,15 @@ impl HotStore {
             return Ok(());
         }
         match &self.backend {
-            Backend::Redis(conn) => {
+            Backend::Redis(server) => {
                 let mut pipe = redis::pipe();
                 for (key, value) in entries {
                     pipe.pset_ex(&key.0, value, millis(ttl)).ignore();
                 }
-                let _: () = pipe.query_async(&mut conn.clone()).await?;
-                Ok(())
+                let mut conn = server.conn.clone();
+                server
+                    .run(async move { pipe.query_async(&mut conn).await })
+                    .await
             }
             Backend::Local(local) => {
                 for (key, value) in entries {
@@ -217,7 +279,10 @@ impl HotStore {
 
     pub async fn get(&self, key: &CacheKey) -> Result<Option<String>, CacheError> {
         match &self.backend {
-            Backend::Redis(conn) => Ok(conn.clone().get(&key.0).await?),
+            Backend::Redis(server) => {
+                let mut conn = server.conn.clone();
+                server.run(async move { conn.get(&key.0).await }).await
+            }
             Backend::Local(local) => Ok(local.get(&key.0)),
         }
     }
@@ -230,14 +295,17 @@ impl HotStore {
         ttl: Duration,
     ) -> Result<bool, CacheError> {
         match &self.backend {
-            Backend::Redis(conn) => {
-                let set: Option<String> = redis::cmd("SET")
+            Backend::Redis(server) => {
+                let mut command = redis::cmd("SET");
+                command
                     .arg(&key.0)
                     .arg(value)
                     .arg("NX")
                     .arg("PX")
-                    .arg(millis(ttl))
-                    .query_async(&mut conn.clone())
+                    .arg(millis(ttl));
+                let mut conn = server.conn.clone();
+                let set: Option<String> = server
+                    .run(async move { command.query_async(&mut conn).await })
                     .await?;
                 Ok(set.is_some())
             }
@@ -248,9 +316,11 @@ impl HotStore {
     /// Sets `key`, replacing any value.
     pub async fn set(&self, key: &CacheKey, value: &str, ttl: Duration) -> Result<(), CacheError> {
         match &self.backend {
-            Backend::Redis(conn) => {
-                let _: () = conn.clone().pset_ex(&key.0, value, millis(ttl)).await?;
-                Ok(())
+            Backend::Redis(server) => {
+                let mut conn = server.conn.clone();
+                server
+                    .run(async move { conn.pset_ex(&key.0, value, millis(ttl)).await })
+                    .await
             }
             Backend::Local(local) => {
                 local.set(&key.0, value, ttl);
@@ -261,9 +331,9 @@ impl HotStore {
 
     pub async fn delete(&self, key: &CacheKey) -> Result<(), CacheError> {
         match &self.backend {
-            Backend::Redis(conn) => {
-                let _: () = conn.clone().del(&key.0).await?;
-                Ok(())
+            Backend::Redis(server) => {
+                let mut conn = server.conn.clone();
+                server.run(async move { conn.del(&key.0).await }).await
             }
             Backend::Local(local) => {
                 local.delete(&key.0);
@@ -281,16 +351,18 @@ impl HotStore {
         window: Duration,
     ) -> Result<(u64, u64), CacheError> {
         match &self.backend {
-            Backend::Redis(conn) => {
-                let (count, _, ttl): (u64, i64, i64) = redis::pipe()
-                    .atomic()
+            Backend::Redis(server) => {
+                let mut pipe = redis::pipe();
+                pipe.atomic()
                     .incr(&key.0, amount)
                     .cmd("PEXPIRE")
                     .arg(&key.0)
                     .arg(millis(window))
                     .arg("NX")
-                    .pttl(&key.0)
-                    .query_async(&mut conn.clone())
+                    .pttl(&key.0);
+                let mut conn = server.conn.clone();
+                let (count, _, ttl): (u64, i64, i64) = server
+                    .run(async move { pipe.query_async(&mut conn).await })
                     .await?;
                 Ok((count, seconds_left(ttl)))
             }
@@ -301,17 +373,122 @@ impl HotStore {
     /// The current value of a counter and the seconds until it expires.
     pub async fn counter(&self, key: &CacheKey) -> Result<(u64, u64), CacheError> {
         match &self.backend {
-            Backend::Redis(conn) => {
-                let (count, ttl): (Option<u64>, i64) = redis::pipe()
-                    .get(&key.0)
-                    .pttl(&key.0)
-                    .query_async(&mut conn.clone())
+            Backend::Redis(server) => {
+                let mut pipe = redis::pipe();
+                pipe.get(&key.0).pttl(&key.0);
+                let mut conn = server.conn.clone();
+                let (count, ttl): (Option<u64>, i64) = server
+                    .run(async move { pipe.query_async(&mut conn).await })
                     .await?;
                 Ok((count.unwrap_or(0), seconds_left(ttl)))
             }
             Backend::Local(local) => Ok(local.counter(&key.0)),
         }
     }
+}
+
+impl Redis {
+    /// Runs one command (or pipeline) through the breaker, within the deadline.
+    async fn run<T>(
+        &self,
+        command: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, CacheError> {
+        match self.breaker().admit(Instant::now()) {
+            Admission::Call => {}
+            Admission::FailFast => return Err(CacheError::FailingFast),
+            Admission::FailFastAndProbe => {
+                self.probe_in_background();
+                return Err(CacheError::FailingFast);
+            }
+        }
+        match tokio::time::timeout(COMMAND_DEADLINE, command).await {
+            Ok(Ok(value)) => {
+                let change = self.breaker().succeeded();
+                self.note(change, None);
+                Ok(value)
+            }
+            Ok(Err(err)) if !is_outage(&err) => {
+                // Redis answered, with an error: a bug to fix, not an outage to ride out.
+                tracing::warn!(error = %err, "Redis refused a command");
+                Err(err.into())
+            }
+            Ok(Err(err)) => {
+                let change = self.breaker().failed(Instant::now());
+                self.note(change, Some(&err));
+                Err(err.into())
+            }
+            Err(_) => {
+                let err = format!("no answer within {COMMAND_DEADLINE:?}");
+                let change = self.breaker().failed(Instant::now());
+                self.note(change, Some(&err));
+                Err(CacheError::Failed(err))
+            }
+        }
+    }
+
+    /// Asks Redis whether it answers, off every request's path, and opens or closes the
+    /// breaker accordingly.
+    fn probe_in_background(&self) {
+        let server = self.clone();
+        tokio::spawn(async move {
+            // The first PING after an outage may only collect the old connection's error
+            // (and start the reconnect); the second then waits for that reconnect.
+            let mut answered = server.ping_within_deadline().await;
+            if answered.is_err() {
+                answered = server.ping_within_deadline().await;
+            }
+            // The breaker's guard is released before logging.
+            match answered {
+                Ok(()) => {
+                    let change = server.breaker().succeeded();
+                    server.note(change, None);
+                }
+                Err(err) => {
+                    let change = server.breaker().failed(Instant::now());
+                    server.note(change, Some(&err));
+                }
+            }
+        });
+    }
+
+    async fn ping_within_deadline(&self) -> Result<(), String> {
+        let mut conn = self.conn.clone();
+        let ping = async move { redis::cmd("PING").query_async::<String>(&mut conn).await };
+        match tokio::time::timeout(COMMAND_DEADLINE, ping).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_) => Err(format!("no answer within {COMMAND_DEADLINE:?}")),
+        }
+    }
+
+    /// One log line per outage: when it starts and when it ends.
+    fn note(&self, change: Option<Change>, err: Option<&dyn std::fmt::Display>) {
+        match change {
+            Some(Change::WentDown) => tracing::warn!(
+                error = %err.map(ToString::to_string).unwrap_or_default(),
+                "Redis is unreachable; serving without it (rate limits in process, API keys \
+                 from the database, sessions from the database) until it answers again"
+            ),
+            Some(Change::CameBack) => tracing::info!("Redis answers again; using it"),
+            None => {}
+        }
+    }
+
+    fn breaker(&self) -> MutexGuard<'_, Breaker> {
+        // A few plain fields, each transition one assignment: nothing half-written to fear.
+        self.breaker
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Whether the error means Redis could not be reached, rather than that it refused a command.
+fn is_outage(err: &redis::RedisError) -> bool {
+    err.is_io_error()
+        || err.is_timeout()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+        || err.is_unrecoverable_error()
 }
 
 fn millis(duration: Duration) -> u64 {

@@ -112,7 +112,8 @@ impl HotCopies {
     }
 
     fn rotate(&self, err: &dyn std::fmt::Display) {
-        tracing::warn!(error = %err, "Redis failed on session copies; earlier copies are no longer used");
+        // Per round while Redis is down; the store logs the outage itself once.
+        tracing::debug!(error = %err, "Redis failed on session copies; earlier copies are no longer used");
         *self.lock() = Uuid::new_v4();
     }
 
