@@ -29,11 +29,13 @@ async fn requests_in_flight_at_sigterm_are_answered_stored_and_matched() {
     let events = scenario.events();
     let address = address(&app);
 
-    // Several requests, each with half of its body sent when the signal comes.
+    // Several requests on connections the server has taken (each has answered a first
+    // request), each with half of its body sent when the signal comes.
     let mut in_flight = Vec::new();
     for chunk in events.chunks(events.len().div_ceil(4)) {
         let body = serde_json::to_vec(&batch(chunk.to_vec())).unwrap();
         let mut stream = TcpStream::connect(&address).await.unwrap();
+        prove_served(&mut stream).await;
         let (first, rest) = body.split_at(body.len() / 2);
         stream
             .write_all(&request_head(&tenant.key, body.len()))
@@ -155,6 +157,41 @@ async fn send_until_refused(address: String, key: String) -> Vec<(String, Option
     outcomes
 }
 
+/// Sends `GET /healthz` on `stream` and reads its whole answer, keeping the connection open.
+/// Once answered, the server has taken the connection and serves it; a connection still in
+/// the listen queue when the signal comes is closed unanswered, which is right (it was never
+/// taken) but would prove nothing here.
+async fn prove_served(stream: &mut TcpStream) {
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut bytes = Vec::new();
+    let mut buffer = [0_u8; 1024];
+    loop {
+        let read = actix_web::rt::time::timeout(Duration::from_secs(10), stream.read(&mut buffer))
+            .await
+            .expect("/healthz answers within 10 s")
+            .expect("read /healthz's answer");
+        assert!(read > 0, "the connection closed before /healthz answered");
+        bytes.extend_from_slice(&buffer[..read]);
+        let text = String::from_utf8_lossy(&bytes);
+        if let Some((head, body)) = text.split_once("\r\n\r\n")
+            && content_length(head).is_some_and(|length| body.len() >= length)
+        {
+            return;
+        }
+    }
+}
+
+fn content_length(head: &str) -> Option<usize> {
+    head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse().ok())?
+    })
+}
+
 fn address(app: &TestApp) -> String {
     app.base_url
         .strip_prefix("http://")
@@ -191,12 +228,7 @@ async fn read_answer(stream: &mut TcpStream) -> Option<(u16, Value)> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status line: {head}"));
-    let length: Option<usize> = head.lines().find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("content-length")
-            .then(|| value.trim().parse().ok())?
-    });
-    if let Some(length) = length {
+    if let Some(length) = content_length(head) {
         assert_eq!(body.len(), length, "the body was cut off: {text}");
     }
     let body = serde_json::from_str(body).unwrap_or(Value::Null);
