@@ -7,6 +7,7 @@
 //! a two-core machine the load generator's cost is taken from the server being measured.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -35,7 +36,13 @@ struct Inner {
 pub struct Outcome {
     pub requests: u64,
     pub accepted: u64,
+    /// Requests not answered 202 (`refused`) plus the `connection_errors`.
     pub errors: u64,
+    /// Answers other than 202, by status.
+    pub refused: BTreeMap<u16, u64>,
+    /// Requests with no readable answer: connection refused or dropped, or a 202 without
+    /// its `accepted` count.
+    pub connection_errors: u64,
     pub target_rate: f64,
     latencies_us: Vec<u64>,
     elapsed: Duration,
@@ -137,8 +144,8 @@ impl Client {
 
 impl Inner {
     /// Sends one request of `batch_size` new events on an idle connection (or a new one);
-    /// returns how many events were accepted, or `None` on any failure.
-    async fn send(&self, batch_size: usize) -> Option<u64> {
+    /// returns how many events were accepted.
+    async fn send(&self, batch_size: usize) -> Result<u64, Failure> {
         let body = self.batch(batch_size);
         let mut request = Vec::with_capacity(body.len() + 256);
         request.extend_from_slice(
@@ -162,9 +169,12 @@ impl Inner {
             },
             None => self.exchange_on_new_connection(&request).await,
         };
-        let (connection, (status, body)) = answer?;
+        let (connection, (status, body)) = answer.ok_or(Failure::Connection)?;
         self.idle.borrow_mut().push(connection);
-        (status == 202).then(|| accepted_count(&body)).flatten()
+        if status != 202 {
+            return Err(Failure::Status(status));
+        }
+        accepted_count(&body).ok_or(Failure::Connection)
     }
 
     async fn exchange_on_new_connection(
@@ -207,6 +217,15 @@ impl Inner {
         body.push_str("]}");
         body
     }
+}
+
+/// Why a request accepted nothing.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    /// Answered, with this status other than 202.
+    Status(u16),
+    /// No readable answer.
+    Connection,
 }
 
 /// `"accepted":N` from the answer body, without a full JSON parse.
@@ -286,29 +305,39 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 struct Record {
     latencies_us: RefCell<Vec<u64>>,
     accepted: Cell<u64>,
-    errors: Cell<u64>,
+    refused: RefCell<BTreeMap<u16, u64>>,
+    connection_errors: Cell<u64>,
 }
 
 impl Record {
-    fn add(&self, latency: Duration, accepted: Option<u64>) {
+    fn add(&self, latency: Duration, accepted: Result<u64, Failure>) {
         match accepted {
-            Some(n) => {
+            Ok(n) => {
                 self.accepted.set(self.accepted.get() + n);
                 self.latencies_us
                     .borrow_mut()
                     .push(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
             }
-            None => self.errors.set(self.errors.get() + 1),
+            Err(Failure::Status(status)) => {
+                *self.refused.borrow_mut().entry(status).or_default() += 1;
+            }
+            Err(Failure::Connection) => {
+                self.connection_errors.set(self.connection_errors.get() + 1)
+            }
         }
     }
 
     fn outcome(&self, elapsed: Duration, target_rate: f64) -> Outcome {
         let mut latencies_us = self.latencies_us.take();
         latencies_us.sort_unstable();
+        let refused = self.refused.take();
+        let errors = refused.values().sum::<u64>() + self.connection_errors.get();
         Outcome {
-            requests: u64::try_from(latencies_us.len()).unwrap_or(0) + self.errors.get(),
+            requests: u64::try_from(latencies_us.len()).unwrap_or(0) + errors,
             accepted: self.accepted.get(),
-            errors: self.errors.get(),
+            errors,
+            refused,
+            connection_errors: self.connection_errors.get(),
             target_rate,
             latencies_us,
             elapsed,
@@ -325,11 +354,39 @@ impl Outcome {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
 
+    /// Of the accepted requests' latencies.
     pub fn percentile_ms(&self, percentile: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return f64::NAN;
-        }
-        let rank = ((percentile / 100.0) * (self.latencies_us.len() - 1) as f64).round() as usize;
-        self.latencies_us[rank.min(self.latencies_us.len() - 1)] as f64 / 1000.0
+        percentile_ms(&self.latencies_us, percentile)
     }
+
+    /// Requests answered `status`.
+    pub fn answered(&self, status: u16) -> u64 {
+        self.refused.get(&status).copied().unwrap_or(0)
+    }
+
+    /// The errors in a few words: `none`, or e.g. `429: 12, 503: 1, connection: 2`.
+    pub fn describe_errors(&self) -> String {
+        let mut parts: Vec<String> = self
+            .refused
+            .iter()
+            .map(|(status, count)| format!("{status}: {count}"))
+            .collect();
+        if self.connection_errors > 0 {
+            parts.push(format!("connection: {}", self.connection_errors));
+        }
+        if parts.is_empty() {
+            "none".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// The `percentile` of sorted microseconds, in ms (NaN for none): the nearest rank.
+pub fn percentile_ms(sorted_us: &[u64], percentile: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((percentile / 100.0) * (sorted_us.len() - 1) as f64).round() as usize;
+    sorted_us[rank.min(sorted_us.len() - 1)] as f64 / 1000.0
 }

@@ -4,6 +4,8 @@
 //! cargo run --release -p tests --bin sightline-bench -- ingest [--seconds 10]
 //! cargo run --release -p tests --bin sightline-bench -- matching [--sessions 1000000]
 //! cargo run --release -p tests --bin sightline-bench -- reports [--detections 1000000] [--purchase-every 10]
+//! cargo run --release -p tests --bin sightline-bench -- isolation [--seconds 20]
+//! cargo run --release -p tests --bin sightline-bench -- soak [--minutes 10] [--rate EVENTS_PER_S]
 //! ```
 //!
 //! `ingest` starts the real server (release build, its own fresh PostgreSQL database and Redis
@@ -20,6 +22,15 @@
 //! `reports` times `GET /v1/reports/labels` over a tenant bulk-loaded in PostgreSQL (see
 //! [`reports`]), without and with planner statistics.
 //!
+//! `isolation` (see [`isolation`]) puts two tenants on one server with a per-tenant rate limit:
+//! tenant B's request latency at a modest open-loop rate alone, then again while tenant A
+//! floods in closed loop; the ratio of B's p99s against the issue's goal (at most 2).
+//!
+//! `soak` (see [`soak`]) runs the server in a child process at half the maximum batched load
+//! (matching events, one session per conversion) for a fixed time, printing its resident
+//! memory, the requests, events and errors, and the attribution lag every interval; it fails
+//! on any error or when memory grows over the second half.
+//!
 //! `SIGHTLINE_TEST_DATABASE_URL` and `SIGHTLINE_TEST_REDIS_URL` point it elsewhere, as for the
 //! test suite.
 
@@ -31,10 +42,12 @@
 )]
 
 mod copy_ceiling;
+mod isolation;
 mod load;
 mod matching;
 mod reports;
 mod server;
+mod soak;
 
 use std::time::Duration;
 
@@ -56,6 +69,24 @@ fn usage() -> ! {
          \x20      sightline-bench reports [--detections N] [--runs N] [--purchase-every N]\n\
          reports: --detections loaded (default 1000000), --runs timed requests per query (default 5),\n\
          --purchase-every: a purchase after one session (of four detections) in N (default 10).\n\
+         \x20      sightline-bench isolation [--seconds N] [--rate EVENTS_PER_S] [--limit EVENTS_PER_S]\n\
+         \x20          [--flood-concurrency N] [--max-seconds N] [--batch-concurrency N]\n\
+         isolation: --seconds per measured phase (default 20), --rate tenant B's open-loop load\n\
+         (default a tenth of the maximum batched rate), --limit the per-tenant rate limit the\n\
+         server is started with (default a quarter of the maximum), --flood-concurrency tenant A's\n\
+         batches of 100 in flight (default 64), --max-seconds the closed loop that finds the\n\
+         maximum, on a server of its own without a limit (default 5; skipped when --rate and\n\
+         --limit are both given).\n\
+         \x20      sightline-bench soak [--minutes N] [--rate EVENTS_PER_S] [--every-seconds N]\n\
+         \x20          [--probe-every-ms N] [--max-seconds N] [--max-growth-mib-per-min X]\n\
+         \x20          [--analyze-every N | --no-analyze]\n\
+         soak: --minutes of load (default 10) at --rate (default half the maximum batched rate,\n\
+         found first by a --max-seconds closed loop, default 5), a line every --every-seconds\n\
+         (default 30), a lag probe every --probe-every-ms (default 250); exit 1 on any error or\n\
+         lost probe, or if the server's RSS grew more than --max-growth-mib-per-min (default 2)\n\
+         over the second half. Idle sessions leave memory after 120 s unless\n\
+         SIGHTLINE_MATCHING_IDLE_SECONDS says otherwise; the event tables are analyzed every\n\
+         --analyze-every s (default 30, standing in for autovacuum; --no-analyze: never).\n\
          Server settings come from SIGHTLINE_* variables as for `sightline serve`."
     );
     std::process::exit(2);
@@ -66,6 +97,10 @@ fn main() {
     // The memory part measures each variant in a fresh process: this one.
     if args.first().map(String::as_str) == Some("matching-memory-child") {
         matching::memory_child(&args[1..]);
+    }
+    // The soak's server runs in a process of its own: this binary again.
+    if args.first().map(String::as_str) == Some(server::CHILD_ARGUMENT) {
+        server::child();
     }
     let mut options = Options {
         phase: Duration::from_secs(10),
@@ -91,6 +126,25 @@ fn main() {
         runs: 5,
         purchase_every: 10,
     };
+    let mut isolation = isolation::Options {
+        phase: Duration::from_secs(20),
+        max_phase: Duration::from_secs(5),
+        batch_concurrency: 16,
+        rate: None,
+        limit: None,
+        flood_concurrency: 64,
+    };
+    let mut soak = soak::Options {
+        duration: Duration::from_secs(600),
+        every: Duration::from_secs(30),
+        rate: None,
+        max_phase: Duration::from_secs(5),
+        batch_concurrency: 16,
+        probe_every: Duration::from_millis(250),
+        max_growth_mib_per_minute: 2.0,
+        analyze_every: Some(Duration::from_secs(30)),
+    };
+    let mut probe_every_given = false;
     let mut scenario = None;
     let mut iter = args.iter();
     let number = |iter: &mut std::slice::Iter<'_, String>| -> u64 {
@@ -104,6 +158,25 @@ fn main() {
             "ingest" => scenario = Some("ingest"),
             "matching" => scenario = Some("matching"),
             "reports" => scenario = Some("reports"),
+            "isolation" => scenario = Some("isolation"),
+            "soak" => scenario = Some("soak"),
+            "--limit" => isolation.limit = Some(number(&mut iter)),
+            "--flood-concurrency" => {
+                isolation.flood_concurrency = usize::try_from(number(&mut iter)).unwrap_or(64);
+            }
+            "--max-seconds" => {
+                isolation.max_phase = Duration::from_secs(number(&mut iter));
+                soak.max_phase = isolation.max_phase;
+            }
+            "--minutes" => soak.duration = Duration::from_secs(60 * number(&mut iter)),
+            "--every-seconds" => soak.every = Duration::from_secs(number(&mut iter)),
+            "--max-growth-mib-per-min" => {
+                soak.max_growth_mib_per_minute = iter
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|x: &f64| *x >= 0.0)
+                    .unwrap_or_else(|| usage());
+            }
             "--detections" => reports.detections = number(&mut iter),
             "--runs" => reports.runs = usize::try_from(number(&mut iter)).unwrap_or(5),
             "--purchase-every" => reports.purchase_every = number(&mut iter),
@@ -123,14 +196,18 @@ fn main() {
             "--probes" => matching.probes = usize::try_from(number(&mut iter)).unwrap_or(300),
             "--probe-every-ms" => {
                 matching.probe_every = Duration::from_millis(number(&mut iter));
+                probe_every_given = true;
             }
             "--load-sessions" => matching.load_sessions = number(&mut iter),
             "--core-sessions" => matching.core_sessions = number(&mut iter),
             "--sessions" => matching.memory_sessions = number(&mut iter),
             "--analyze" => matching.analyze = matching::Analyze::Once,
             "--analyze-every" => {
-                matching.analyze = matching::Analyze::Every(Duration::from_secs(number(&mut iter)));
+                let every = Duration::from_secs(number(&mut iter));
+                matching.analyze = matching::Analyze::Every(every);
+                soak.analyze_every = Some(every);
             }
+            "--no-analyze" => soak.analyze_every = None,
             "--only" => {
                 matching.only = Some(
                     iter.next()
@@ -150,6 +227,24 @@ fn main() {
             matching::run(&matching);
         }
         Some("reports") => reports::run(&reports),
+        Some("isolation") => {
+            if seconds_given {
+                isolation.phase = options.phase;
+            }
+            isolation.batch_concurrency = options.batch_concurrency;
+            isolation.rate = matching.rate;
+            isolation::run(&isolation);
+        }
+        Some("soak") => {
+            soak.batch_concurrency = options.batch_concurrency;
+            soak.rate = matching.rate;
+            if probe_every_given {
+                soak.probe_every = matching.probe_every;
+            }
+            if !soak::run(&soak) {
+                std::process::exit(1);
+            }
+        }
         _ => usage(),
     }
 }

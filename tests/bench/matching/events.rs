@@ -164,17 +164,5 @@ impl<'a> SessionEvents<'a> {
 
 /// Resident memory of this process in bytes (`VmRSS` of `/proc/self/status`).
 pub fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map(|kib| kib * 1024)
-        .expect("VmRSS in /proc/self/status")
+    crate::server::resident_bytes("self").expect("VmRSS in /proc/self/status")
 }

@@ -41,22 +41,92 @@ pub struct Lags {
 }
 
 impl Lags {
+    /// Lags in µs in the order they were taken, and the probes that failed or were lost.
+    fn from_samples(in_order: Vec<u64>, failures: u64, timeouts: u64) -> Self {
+        let tenth = (in_order.len() / 10).max(1);
+        let median_ms = |slice: &[u64]| {
+            let mut sorted = slice.to_vec();
+            sorted.sort_unstable();
+            sorted
+                .get(sorted.len() / 2)
+                .map_or(f64::NAN, |us| *us as f64 / 1000.0)
+        };
+        let first_tenth_ms = median_ms(&in_order[..tenth.min(in_order.len())]);
+        let last_tenth_ms = median_ms(&in_order[in_order.len().saturating_sub(tenth)..]);
+        let mut lags_us = in_order;
+        lags_us.sort_unstable();
+        Lags {
+            lags_us,
+            failures,
+            timeouts,
+            first_tenth_ms,
+            last_tenth_ms,
+        }
+    }
+
     pub fn samples(&self) -> usize {
         self.lags_us.len()
     }
 
     pub fn percentile_ms(&self, percentile: f64) -> f64 {
-        if self.lags_us.is_empty() {
-            return f64::NAN;
+        crate::load::percentile_ms(&self.lags_us, percentile)
+    }
+
+    /// All the samples and failures of `parts` in one (its tenths are NaN: the parts are
+    /// the time series).
+    pub fn combined<'a>(parts: impl IntoIterator<Item = &'a Lags>) -> Lags {
+        let (mut lags_us, mut failures, mut timeouts) = (Vec::new(), 0, 0);
+        for part in parts {
+            lags_us.extend_from_slice(&part.lags_us);
+            failures += part.failures;
+            timeouts += part.timeouts;
         }
-        let rank = ((percentile / 100.0) * (self.lags_us.len() - 1) as f64).round() as usize;
-        self.lags_us[rank.min(self.lags_us.len() - 1)] as f64 / 1000.0
+        lags_us.sort_unstable();
+        Lags {
+            lags_us,
+            failures,
+            timeouts,
+            first_tenth_ms: f64::NAN,
+            last_tenth_ms: f64::NAN,
+        }
     }
 
     pub fn max_ms(&self) -> f64 {
         self.lags_us
             .last()
             .map_or(f64::NAN, |us| *us as f64 / 1000.0)
+    }
+}
+
+/// Probe results as they come, in time order.
+#[derive(Default)]
+pub struct Tally {
+    in_order: Vec<u64>,
+    failures: u64,
+    timeouts: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, result: Result<Duration, Failure>) {
+        match result {
+            Ok(lag) => self
+                .in_order
+                .push(u64::try_from(lag.as_micros()).unwrap_or(u64::MAX)),
+            Err(Failure::Timeout) => self.timeouts += 1,
+            Err(Failure::Request(what)) => {
+                eprintln!("probe failed: {what}");
+                self.failures += 1;
+            }
+        }
+    }
+
+    /// Probes that gave a lag.
+    pub fn taken(&self) -> usize {
+        self.in_order.len()
+    }
+
+    pub fn lags(self) -> Lags {
+        Lags::from_samples(self.in_order, self.failures, self.timeouts)
     }
 }
 
@@ -100,41 +170,15 @@ impl Prober {
     /// Probes one after another, a new one starting `every` after the last started (or when
     /// it ends, if later), until `count` have been taken or `until` has passed.
     pub async fn series(&mut self, count: usize, every: Duration, until: Instant) -> Lags {
-        let mut in_order: Vec<u64> = Vec::with_capacity(count);
-        let (mut failures, mut timeouts) = (0, 0);
-        while in_order.len() < count && Instant::now() < until {
+        let mut tally = Tally::default();
+        while tally.taken() < count && Instant::now() < until {
             let started = Instant::now();
-            match self.probe().await {
-                Ok(lag) => in_order.push(u64::try_from(lag.as_micros()).unwrap_or(u64::MAX)),
-                Err(Failure::Timeout) => timeouts += 1,
-                Err(Failure::Request(what)) => {
-                    eprintln!("probe failed: {what}");
-                    failures += 1;
-                }
-            }
+            tally.add(self.probe().await);
             if let Some(wait) = every.checked_sub(started.elapsed()) {
                 tokio::time::sleep(wait).await;
             }
         }
-        let tenth = (in_order.len() / 10).max(1);
-        let median_ms = |slice: &[u64]| {
-            let mut sorted = slice.to_vec();
-            sorted.sort_unstable();
-            sorted
-                .get(sorted.len() / 2)
-                .map_or(f64::NAN, |us| *us as f64 / 1000.0)
-        };
-        let first_tenth_ms = median_ms(&in_order[..tenth.min(in_order.len())]);
-        let last_tenth_ms = median_ms(&in_order[in_order.len().saturating_sub(tenth)..]);
-        let mut lags_us = in_order;
-        lags_us.sort_unstable();
-        Lags {
-            lags_us,
-            failures,
-            timeouts,
-            first_tenth_ms,
-            last_tenth_ms,
-        }
+        tally.lags()
     }
 
     /// One probe: the lag from the conversion's 202 to the first answer showing its

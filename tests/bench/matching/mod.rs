@@ -12,7 +12,7 @@
 //! the end, beside the targets of the issue.
 
 mod events;
-mod lag;
+pub mod lag;
 mod memory;
 mod throughput;
 
@@ -295,13 +295,13 @@ const ANALYZE: &str = "ANALYZE detections, conversions, attributions";
 
 /// Keeps the planner's statistics current while the server runs, as autovacuum's analyze
 /// would: session loads pick their index by them.
-struct Analyzer {
+pub struct Analyzer {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: std::thread::JoinHandle<u32>,
 }
 
 impl Analyzer {
-    fn start(database_url: &str, every: Duration) -> Self {
+    pub fn start(database_url: &str, every: Duration) -> Self {
         use std::sync::atomic::{AtomicBool, Ordering};
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let flag = std::sync::Arc::clone(&stop);
@@ -337,13 +337,15 @@ impl Analyzer {
     }
 
     /// Stops; returns how many times it analyzed.
-    fn stop(self) -> u32 {
+    pub fn stop(self) -> u32 {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.thread.join().expect("the ANALYZE thread")
     }
 }
 
-async fn create_goal(base_url: &str, owner_token: &str) {
+/// The goal the lag probes and the matching loads are attributed by: `barcode` to `purchase`
+/// on `session_token`, one hour.
+pub async fn create_goal(base_url: &str, owner_token: &str) {
     let answer = awc::Client::default()
         .post(format!("{base_url}/v1/goals"))
         .insert_header(("Authorization", format!("Bearer {owner_token}")))

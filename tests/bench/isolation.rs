@@ -1,0 +1,207 @@
+//! The `isolation` scenario: does one tenant's flood slow another tenant down?
+//!
+//! Two tenants on one server whose per-tenant ingest rate limit is set
+//! (`SIGHTLINE_INGEST_RATE_LIMIT_PER_SECOND`) below what the server can take, so that the
+//! flood is actually limited:
+//!
+//! 1. tenant B alone: batches of [`B_BATCH`] events in open loop at a modest rate (by default
+//!    a tenth of the maximum batched rate, measured first on a server of its own without a
+//!    limit); B's request latency p50/p99;
+//! 2. tenant A floods in closed loop (batches of 100, many requests in flight, as fast as the
+//!    server answers, 429s included) while B repeats the same load; B's p50/p99 again, A's
+//!    accepted rate and its 429s.
+//!
+//! The figure of merit is B's p99 under the flood over its p99 alone (the issue's goal: at
+//! most 2).
+
+use crate::load;
+use crate::server::{BenchServer, Launch};
+use std::time::{Duration, Instant};
+
+/// Events per request of tenant B: small batches, so that a phase holds enough requests
+/// for a p99.
+const B_BATCH: usize = 10;
+/// Events per request of the flood, as a bulk sender would send them.
+const FLOOD_BATCH: usize = 100;
+/// The issue's goal: B's p99 under the flood at most this many times its p99 alone.
+const TARGET_RATIO: f64 = 2.0;
+/// Uncounted load before each measured phase, so that neither pays for cold connections.
+const WARM_UP: Duration = Duration::from_secs(2);
+
+/// The scenario's settings (the options of `sightline-bench isolation`).
+pub struct Options {
+    /// Each measured phase's length.
+    pub phase: Duration,
+    /// The closed-loop phase that finds the maximum batched rate.
+    pub max_phase: Duration,
+    pub batch_concurrency: usize,
+    /// B's load in events/s; `None`: a tenth of the maximum.
+    pub rate: Option<f64>,
+    /// The per-tenant limit in events/s; `None`: a quarter of the maximum.
+    pub limit: Option<u64>,
+    /// The flood's requests in flight.
+    pub flood_concurrency: usize,
+}
+
+pub fn run(options: &Options) {
+    sightline::telemetry::init();
+    let max = match (options.rate, options.limit) {
+        (Some(_), Some(_)) => None,
+        _ => Some(maximum_rate(options)),
+    };
+    let rate = options
+        .rate
+        .or(max.map(|max| max / 10.0))
+        .unwrap_or_default();
+    let limit = options
+        .limit
+        .or(max.map(|max| (max / 4.0) as u64))
+        .unwrap_or_default()
+        .max(1);
+
+    let server = BenchServer::launch(&Launch {
+        settings: vec![("SIGHTLINE_INGEST_RATE_LIMIT_PER_SECOND", limit.to_string())],
+        own_process: false,
+    });
+    let system = actix_web::rt::System::new();
+    let flooder = system.block_on(server.add_tenant("Flooder"));
+    println!(
+        "isolation: server at {}, rate limit {limit} events/s per tenant; tenant B at {rate:.0} events/s \
+         (batches of {B_BATCH}), tenant A floods with {} batches of {FLOOD_BATCH} in flight; {} s per phase",
+        server.base_url,
+        options.flood_concurrency,
+        options.phase.as_secs()
+    );
+    let b = load::Client::new(&server.base_url, &server.api_key);
+    let b_requests_per_second = rate / B_BATCH as f64;
+
+    let alone = system.block_on(async {
+        b.open_loop(B_BATCH, b_requests_per_second, WARM_UP).await;
+        b.open_loop(B_BATCH, b_requests_per_second, options.phase)
+            .await
+    });
+    println!(
+        "  B alone: p50 {:.2} ms, p99 {:.2} ms",
+        alone.percentile_ms(50.0),
+        alone.percentile_ms(99.0)
+    );
+
+    // The flood on its own thread and runtime, so that B's timers do not wait behind it.
+    let (base_url, api_key) = (server.base_url.clone(), flooder.api_key);
+    // A second longer than B's phases, so that B's last requests still meet it.
+    let flood_length = WARM_UP + options.phase + Duration::from_secs(1);
+    let concurrency = options.flood_concurrency;
+    let flood = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            load::Client::new(&base_url, &api_key)
+                .closed_loop(FLOOD_BATCH, concurrency, flood_length)
+                .await
+        })
+    });
+    let flood_started = Instant::now();
+    let loaded = system.block_on(async {
+        b.open_loop(B_BATCH, b_requests_per_second, WARM_UP).await;
+        b.open_loop(B_BATCH, b_requests_per_second, options.phase)
+            .await
+    });
+    let flood = flood.join().expect("the flood thread");
+    let flood_seconds = flood_started.elapsed().as_secs_f64();
+    server.stop();
+
+    print_report(&Report {
+        max,
+        limit,
+        rate,
+        options,
+        alone,
+        loaded,
+        flood,
+        flood_seconds,
+    });
+}
+
+/// The maximum batched rate, on a server of its own without a limit (the limit cannot be
+/// changed while a server runs).
+fn maximum_rate(options: &Options) -> f64 {
+    let server = BenchServer::start();
+    let max = actix_web::rt::System::new().block_on(async {
+        load::Client::new(&server.base_url, &server.api_key)
+            .closed_loop(100, options.batch_concurrency, options.max_phase)
+            .await
+    });
+    server.stop();
+    println!(
+        "maximum batched rate (closed loop, {} batches of 100 in flight, {} s, no limit): {:.0} events/s",
+        options.batch_concurrency,
+        options.max_phase.as_secs(),
+        max.events_per_second()
+    );
+    max.events_per_second()
+}
+
+struct Report<'a> {
+    max: Option<f64>,
+    limit: u64,
+    rate: f64,
+    options: &'a Options,
+    alone: load::Outcome,
+    loaded: load::Outcome,
+    flood: load::Outcome,
+    flood_seconds: f64,
+}
+
+fn print_report(report: &Report<'_>) {
+    let (alone, loaded, flood) = (&report.alone, &report.loaded, &report.flood);
+    println!();
+    println!("## Tenant load isolation");
+    println!();
+    if let Some(max) = report.max {
+        println!("maximum batched rate: {max:.0} events/s");
+    }
+    println!(
+        "per-tenant rate limit: {} events/s; tenant B's load: {:.0} events/s in batches of {B_BATCH} (open loop)",
+        report.limit, report.rate
+    );
+    println!();
+    println!("| tenant B | requests | events/s | p50 ms | p99 ms | errors |");
+    println!("|---|---:|---:|---:|---:|---|");
+    for (name, outcome) in [("alone", alone), ("while A floods", loaded)] {
+        println!(
+            "| {name} | {} | {:.0} | {:.2} | {:.2} | {} |",
+            outcome.requests,
+            outcome.events_per_second(),
+            outcome.percentile_ms(50.0),
+            outcome.percentile_ms(99.0),
+            outcome.describe_errors()
+        );
+    }
+    println!();
+    println!(
+        "tenant A (closed loop, {} batches of {FLOOD_BATCH} in flight, {:.0} s): {} requests ({:.0}/s), \
+         accepted {:.0} events/s, answered 429 {} times ({:.0}/s); other errors: {}",
+        report.options.flood_concurrency,
+        report.flood_seconds,
+        flood.requests,
+        flood.requests_per_second(),
+        flood.events_per_second(),
+        flood.answered(429),
+        flood.answered(429) as f64 / report.flood_seconds,
+        errors_besides_429(flood)
+    );
+    let ratio = loaded.percentile_ms(99.0) / alone.percentile_ms(99.0);
+    let met = ratio <= TARGET_RATIO && loaded.errors == 0 && alone.errors == 0;
+    println!();
+    println!(
+        "B's p99 while A floods / B's p99 alone = {ratio:.2} (target <= {TARGET_RATIO:.0}, and no errors for B): {}",
+        if met { "met" } else { "NOT met" }
+    );
+}
+
+fn errors_besides_429(outcome: &load::Outcome) -> String {
+    let others = outcome.errors - outcome.answered(429);
+    if others == 0 {
+        "none".to_owned()
+    } else {
+        outcome.describe_errors()
+    }
+}
