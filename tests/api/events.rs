@@ -671,6 +671,65 @@ async fn the_tenant_rate_limit_answers_429_with_retry_after() {
     .expect(202);
 }
 
+/// Once refused in a second, a tenant's further requests of that second are refused before
+/// their bodies are read: a body that is not even JSON gets the 429, not a 400. A flood past
+/// the limit so costs the server little, and other tenants keep their latency.
+#[actix_web::test]
+async fn a_tenant_refused_this_second_is_refused_before_its_body_is_read() {
+    let app = TestApp::spawn_with(|s| s.ingest_rate_limit_per_second = 3).await;
+    let (_, key) = ingest_key(&app).await;
+    let (_, other) = ingest_key(&app).await;
+    let over: Vec<Value> = (0..4).map(|i| detection(&format!("d-{i}"), "s")).collect();
+    let mut refused_unread = false;
+    // The two requests must fall in one second of the server's clock; a few tries make sure
+    // one pair does.
+    for _ in 0..5 {
+        app.post("/v1/events", Some(&key), &batch(over.clone()))
+            .await
+            .expect(429);
+        let garbage = app
+            .send_raw(
+                actix_web::http::Method::POST,
+                "/v1/events",
+                Some(&key),
+                Some(("application/json", "this is not JSON".into())),
+            )
+            .await;
+        let unread = app
+            .send_raw(
+                actix_web::http::Method::POST,
+                "/v1/events",
+                Some(&other),
+                Some(("application/json", "this is not JSON".into())),
+            )
+            .await;
+        assert_eq!(
+            unread.status, 400,
+            "another tenant's body is read: {}",
+            unread.text
+        );
+        if garbage.status == 429 {
+            assert_eq!(garbage.header("retry-after"), Some("1"));
+            refused_unread = true;
+            break;
+        }
+        assert_eq!(garbage.status, 400, "{}", garbage.text);
+    }
+    assert!(
+        refused_unread,
+        "the refusal was never remembered within its second"
+    );
+    // The next second starts afresh.
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.post(
+        "/v1/events",
+        Some(&key),
+        &batch(vec![detection("d-9", "s")]),
+    )
+    .await
+    .expect(202);
+}
+
 #[actix_web::test]
 async fn ingest_needs_the_ingest_scope_or_a_managing_role() {
     let app = TestApp::spawn().await;

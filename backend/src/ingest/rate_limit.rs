@@ -3,9 +3,16 @@
 //! stand-in otherwise. If Redis fails, this process counts on its own until Redis is back:
 //! an outage of the cache must not stop ingestion, and a runaway client is still held to the
 //! limit on each node (so to at most the limit times the node count overall).
+//!
+//! A tenant refused in one second stays refused for the rest of it (its counter only grows),
+//! so this process remembers the refusal and answers the tenant's further requests of that
+//! second before reading their bodies: a flood past the limit then costs little more than its
+//! authentication, and does not take the CPU that other tenants' requests need.
 
 use crate::cache::HotStore;
 use crate::domain::TenantId;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -14,6 +21,8 @@ pub struct RateLimiter {
     /// The counters of this process alone, used while `store` fails.
     fallback: HotStore,
     events_per_second: u64,
+    /// The second (Unix time) in which each recently refused tenant was refused.
+    refused: Arc<Mutex<HashMap<TenantId, i64>>>,
 }
 
 /// Each counter lives a little longer than its second, so that a late increment still finds it.
@@ -25,6 +34,28 @@ impl RateLimiter {
             fallback: HotStore::in_process(store.prefix()),
             store,
             events_per_second,
+            refused: Arc::default(),
+        }
+    }
+
+    /// Whether the tenant was refused earlier in the current second, so that this request
+    /// is refused too, before its body is read. `Err(seconds)` as [`RateLimiter::admit`].
+    pub fn refused_this_second(&self, tenant: TenantId) -> Result<(), u64> {
+        let second = chrono::Utc::now().timestamp();
+        let refused = self
+            .refused
+            .lock()
+            .map(|refused| refused.get(&tenant) == Some(&second))
+            .unwrap_or(false);
+        if refused { Err(1) } else { Ok(()) }
+    }
+
+    fn remember_refusal(&self, tenant: TenantId, second: i64) {
+        if let Ok(mut refused) = self.refused.lock() {
+            // Only this second's refusals mean anything; the older ones go, so the map
+            // holds at most the tenants refused within about a second.
+            refused.retain(|_, at| *at >= second);
+            refused.insert(tenant, second);
         }
     }
 
@@ -42,7 +73,10 @@ impl RateLimiter {
             }
         };
         match counted {
-            Ok((count, _)) if count > self.events_per_second => Err(1),
+            Ok((count, _)) if count > self.events_per_second => {
+                self.remember_refusal(tenant, second);
+                Err(1)
+            }
             Ok(_) => Ok(()),
             // The in-process store does not fail; were it to, ingestion goes on.
             Err(_) => Ok(()),

@@ -49,6 +49,11 @@ async fn handle(
     mode: Mode,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_access(Scope::Ingest, Role::can_manage)?;
+    state
+        .ingest
+        .rate_limiter
+        .refused_this_second(caller.tenant().id())
+        .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
     let bytes = read_bytes(&request, payload, MAX_BODY_BYTES).await?;
     let batch: Batch = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::BadRequest(format!(
