@@ -70,11 +70,12 @@ fn usage() -> ! {
          reports: --detections loaded (default 1000000), --runs timed requests per query (default 5),\n\
          --purchase-every: a purchase after one session (of four detections) in N (default 10).\n\
          \x20      sightline-bench isolation [--seconds N] [--rate EVENTS_PER_S] [--limit EVENTS_PER_S]\n\
-         \x20          [--flood-concurrency N] [--max-seconds N] [--batch-concurrency N]\n\
+         \x20          [--closed-loop-flood [--flood-concurrency N]] [--max-seconds N] [--batch-concurrency N]\n\
          isolation: --seconds per measured phase (default 20), --rate tenant B's open-loop load\n\
          (default a tenth of the maximum batched rate), --limit the per-tenant rate limit the\n\
-         server is started with (default a quarter of the maximum), --flood-concurrency tenant A's\n\
-         batches of 100 in flight (default 64), --max-seconds the closed loop that finds the\n\
+         server is started with (default a quarter of the maximum). Tenant A floods at its limit in\n\
+         open loop; --closed-loop-flood as fast as the server answers instead, --flood-concurrency\n\
+         batches of 100 in flight (default 64). --max-seconds the closed loop that finds the\n\
          maximum, on a server of its own without a limit (default 5; skipped when --rate and\n\
          --limit are both given).\n\
          \x20      sightline-bench soak [--minutes N] [--rate EVENTS_PER_S] [--every-seconds N]\n\
@@ -133,6 +134,7 @@ fn main() {
         rate: None,
         limit: None,
         flood_concurrency: 64,
+        closed_loop_flood: false,
     };
     let mut soak = soak::Options {
         duration: Duration::from_secs(600),
@@ -161,6 +163,7 @@ fn main() {
             "isolation" => scenario = Some("isolation"),
             "soak" => scenario = Some("soak"),
             "--limit" => isolation.limit = Some(number(&mut iter)),
+            "--closed-loop-flood" => isolation.closed_loop_flood = true,
             "--flood-concurrency" => {
                 isolation.flood_concurrency = usize::try_from(number(&mut iter)).unwrap_or(64);
             }
