@@ -7,6 +7,7 @@
 use sightline::matching::session::{GoalId, SessionEvent};
 use sightline::matching::{Conversion, Detection, Goal, Id, Keys, Millis, Text};
 use std::sync::Arc;
+use support::reference::rng::Rng;
 
 const LABELS: [&str; 4] = ["barcode", "product", "face_match", "defect"];
 const MODEL_VERSIONS: [&str; 3] = ["v3", "v3.1", "v4"];
@@ -44,33 +45,12 @@ pub fn goal(texts: &mut Texts) -> (GoalId, Goal) {
     (id, goal)
 }
 
-/// A small, fast, deterministic generator: the figures must not depend on a seed file.
-pub struct Random(u64);
-
-impl Random {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// splitmix64.
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    pub fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound
-    }
-}
-
 /// Builds the events of session number `session`, one event at a time, as the server would
 /// hold them after parsing (each event its own copy of the non-interned text).
 pub struct SessionEvents<'a> {
     texts: &'a mut Texts,
-    random: Random,
+    /// Deterministic (splitmix64): the figures must not depend on a seed file.
+    random: Rng,
     session: u64,
     token: String,
     start: Millis,
@@ -78,9 +58,9 @@ pub struct SessionEvents<'a> {
 
 impl<'a> SessionEvents<'a> {
     pub fn new(texts: &'a mut Texts, session: u64) -> Self {
-        let mut random = Random::new(session ^ 0x5173_0000_0000_0000);
+        let mut random = Rng::new(session ^ 0x5173_0000_0000_0000);
         // Session tokens are opaque 128-bit values in hex, as web and app SDKs mint them.
-        let token = format!("{:016x}{:016x}", random.next(), random.next());
+        let token = format!("{:016x}{:016x}", random.next_u64(), random.next_u64());
         Self {
             texts,
             random,

@@ -24,6 +24,11 @@ impl Rng {
         low + i64::try_from(self.next_u64() % span).expect("a small span")
     }
 
+    /// Uniform in `0..bound` (modulo bias aside).
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.next_u64() % bound
+    }
+
     pub fn index(&mut self, len: usize) -> usize {
         let high = i64::try_from(len).expect("a small length") - 1;
         usize::try_from(self.range(0, high)).expect("non-negative")
