@@ -18,7 +18,7 @@ async fn an_owner_reads_who_changed_what_and_an_admin_cannot() {
         .await
         .expect(200);
 
-    browser.click("nav a[href='/app/audit']").await;
+    browser.follow("nav a[href='/app/audit']").await;
     let rows = browser.text("#audit tbody").await;
     let first = rows.lines().next().unwrap_or_default().to_owned();
     assert!(first.contains("goal.update"), "{rows}");

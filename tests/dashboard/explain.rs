@@ -24,9 +24,9 @@ async fn explain_shows_each_detection_s_verdict_for_a_conversion() {
         .await
         .expect(202);
 
-    browser.click("nav a[href='/app/explain']").await;
+    browser.follow("nav a[href='/app/explain']").await;
     browser.fill("#event_id", "c-1").await;
-    browser.click("form.search button[type=submit]").await;
+    browser.follow("form.search button[type=submit]").await;
     let table = browser.text(".explained-goal").await;
     assert!(table.contains("Scan to purchase"), "{table}");
     for (detection, verdict) in [
@@ -44,7 +44,7 @@ async fn explain_shows_each_detection_s_verdict_for_a_conversion() {
     browser.screenshot("explain").await;
 
     browser.fill("#event_id", "c-unknown").await;
-    browser.click("form.search button[type=submit]").await;
+    browser.follow("form.search button[type=submit]").await;
     assert_eq!(
         browser.text(".form-error").await,
         "No conversion with the event id “c-unknown”."

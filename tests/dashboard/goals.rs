@@ -28,14 +28,14 @@ async fn an_owner_creates_changes_and_deactivates_a_goal_in_the_browser() {
         .await
         .expect(202);
 
-    browser.click("nav a[href='/app/goals']").await;
+    browser.follow("nav a[href='/app/goals']").await;
     assert!(browser.source().await.contains("No goals yet"));
     browser.fill("#name", "Scan to purchase").await;
     browser.fill("#labels", "barcode, product").await;
     browser.fill("#conversion_name", "purchase").await;
     browser.fill("#window", "0").await;
     browser
-        .click("form[action='/app/goals'] button[type=submit]")
+        .follow("form[action='/app/goals'] button[type=submit]")
         .await;
     assert!(!browser.text("#window-error").await.is_empty());
     assert_eq!(
@@ -51,7 +51,7 @@ async fn an_owner_creates_changes_and_deactivates_a_goal_in_the_browser() {
     );
     browser.fill("#window", "2").await;
     browser
-        .click("form[action='/app/goals'] button[type=submit]")
+        .follow("form[action='/app/goals'] button[type=submit]")
         .await;
     let table = browser.text("#goals").await;
     assert!(table.contains("Scan to purchase"), "{table}");
@@ -66,9 +66,9 @@ async fn an_owner_creates_changes_and_deactivates_a_goal_in_the_browser() {
     browser.screenshot("goals").await;
 
     // A stricter threshold re-evaluates: the 0.9 detection no longer counts.
-    browser.click("#goals a").await;
+    browser.follow("#goals a").await;
     browser.fill("#min_confidence", "0.95").await;
-    browser.click("form button[type=submit].primary").await;
+    browser.follow("form button[type=submit].primary").await;
     browser.find("#saved").await;
     let edit_path = browser.path().await;
     assert!(edit_path.starts_with("/app/goals/"), "{edit_path}");
@@ -91,7 +91,7 @@ async fn an_owner_creates_changes_and_deactivates_a_goal_in_the_browser() {
     browser.screenshot("goal-edit").await;
 
     browser.click("input[name=active]").await;
-    browser.click("form button[type=submit].primary").await;
+    browser.follow("form button[type=submit].primary").await;
     // Saved, the form comes back (post/redirect/get) with the box unticked. (The click does
     // not wait for the form's navigation; the notice is only on the page after it.)
     browser.find("#saved").await;
@@ -130,7 +130,7 @@ async fn an_analyst_reads_goals_and_a_viewer_cannot() {
         browser.goto(&format!("{}/login", app.base_url)).await;
         browser.fill("#email", &email).await;
         browser.fill("#password", PASSWORD).await;
-        browser.click("button[type=submit]").await;
+        browser.follow("button[type=submit]").await;
         browser.find("#detections").await;
         browser.goto(&format!("{}/app/goals", app.base_url)).await;
         let source = browser.source().await;
@@ -143,7 +143,7 @@ async fn an_analyst_reads_goals_and_a_viewer_cannot() {
         }
         // The error page has no header: log out from the overview.
         browser.goto(&format!("{}/app", app.base_url)).await;
-        browser.click(".who button[type=submit]").await;
+        browser.follow(".who button[type=submit]").await;
         browser.find(".notice").await;
     }
     browser.close().await;

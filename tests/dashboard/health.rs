@@ -131,7 +131,7 @@ async fn the_health_pages_show_what_the_api_received() {
     let Owner { token, key } = owner_in_browser(&app, &browser).await;
 
     // Nothing yet: each page says what to do next, for this server.
-    browser.click("nav a[href='/app/health']").await;
+    browser.follow("nav a[href='/app/health']").await;
     let empty = browser.text("#empty").await;
     assert!(
         empty.contains("Nothing received in the last 24 hours"),
@@ -149,19 +149,19 @@ async fn the_health_pages_show_what_the_api_received() {
     assert!(browser.text("#empty").await.contains("No test events"));
 
     send_sample(&app, &token, &key).await;
-    browser.click(".tabs a[href='/app/health']").await;
+    browser.follow(".tabs a[href='/app/health']").await;
     browser.find("#accepted").await;
     check_summary(&browser.source().await);
     assert_eq!(browser.path().await, "/app/health");
     browser.screenshot("health").await;
     browser.click("#range option[value='7d']").await;
-    browser.click("#apply").await;
+    browser.follow("#apply").await;
     browser.find("#range option[value='7d'][selected]").await;
     assert!(browser.text("#period").await.contains("the last 7 days"));
     assert_eq!(browser.text("#accepted").await, "6");
 
     // A code opens the log filtered by it.
-    browser.click("#code-out_of_range a").await;
+    browser.follow("#code-out_of_range a").await;
     browser
         .find("#code-filter a[href='/app/health/invalid']")
         .await;
@@ -174,7 +174,7 @@ async fn the_health_pages_show_what_the_api_received() {
 
     // The whole log: newest first, each payload as text, markup included and inert.
     browser
-        .click("#code-filter a[href='/app/health/invalid']")
+        .follow("#code-filter a[href='/app/health/invalid']")
         .await;
     browser.find("#code option[value=''][selected]").await;
     let entries = browser
@@ -200,7 +200,7 @@ async fn the_health_pages_show_what_the_api_received() {
 
     // The filter as a form.
     browser.click("#code option[value='unknown_field']").await;
-    browser.click("#apply").await;
+    browser.follow("#apply").await;
     browser
         .find("#code option[value='unknown_field'][selected]")
         .await;
@@ -209,7 +209,7 @@ async fn the_health_pages_show_what_the_api_received() {
 
     // Test events and what they matched.
     browser
-        .click(".tabs a[href='/app/health/test-events']")
+        .follow(".tabs a[href='/app/health/test-events']")
         .await;
     let table = browser.text("#test-events").await;
     let mut rows = Vec::new();

@@ -16,11 +16,11 @@ async fn a_new_tenant_goes_from_sign_up_to_an_explained_conversion() {
     sign_up_in_browser(&app, &browser, &unique_email()).await;
 
     // An API key, made on the keys page; its secret is what the cameras will send.
-    browser.click("nav a[href='/app/keys']").await;
+    browser.follow("nav a[href='/app/keys']").await;
     browser.fill("#name", "edge cameras").await;
     browser.click("input[name=scope_read]").await;
     browser
-        .click("form[action='/app/keys'] button[type=submit]")
+        .follow("form[action='/app/keys'] button[type=submit]")
         .await;
     let key = browser
         .find("#new-key")
@@ -31,7 +31,7 @@ async fn a_new_tenant_goes_from_sign_up_to_an_explained_conversion() {
         .expect("a key");
 
     // A goal, made on the goals page.
-    browser.click("nav a[href='/app/goals']").await;
+    browser.follow("nav a[href='/app/goals']").await;
     browser.fill("#name", "Scan to purchase").await;
     browser.fill("#labels", "barcode").await;
     browser.fill("#conversion_name", "purchase").await;
@@ -44,7 +44,7 @@ async fn a_new_tenant_goes_from_sign_up_to_an_explained_conversion() {
         .await
         .expect("choose hours");
     browser
-        .click("form[action='/app/goals'] button[type=submit]")
+        .follow("form[action='/app/goals'] button[type=submit]")
         .await;
     assert!(browser.text("#goals").await.contains("Scan to purchase"));
 
@@ -63,7 +63,7 @@ async fn a_new_tenant_goes_from_sign_up_to_an_explained_conversion() {
     app.await_attributions(&key, 2).await;
 
     // The report shows a row per model version.
-    browser.click("nav a[href='/app/reports']").await;
+    browser.follow("nav a[href='/app/reports']").await;
     let rows = table_rows(&browser).await;
     let figures: Vec<Vec<String>> = rows.iter().map(|r| r[..6].to_vec()).collect();
     assert_eq!(
@@ -76,7 +76,7 @@ async fn a_new_tenant_goes_from_sign_up_to_an_explained_conversion() {
 
     // Filtered to one model version: only its row, in the page and in the CSV.
     browser.click("input[name=model_version][value=v3]").await;
-    browser.click("#apply").await;
+    browser.follow("#apply").await;
     browser.find("#report").await;
     let rows = table_rows(&browser).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
@@ -101,9 +101,9 @@ async fn a_new_tenant_goes_from_sign_up_to_an_explained_conversion() {
 
     // Why did the lost purchase not match? Its session has no detection at all; the
     // matched one names its detection.
-    browser.click("nav a[href='/app/explain']").await;
+    browser.follow("nav a[href='/app/explain']").await;
     browser.fill("#event_id", "c-1").await;
-    browser.click("form.search button[type=submit]").await;
+    browser.follow("form.search button[type=submit]").await;
     let explained = browser.text(".explained-goal").await;
     let line = explained
         .lines()
@@ -112,7 +112,7 @@ async fn a_new_tenant_goes_from_sign_up_to_an_explained_conversion() {
     assert!(line.contains("direct"), "{line}");
     browser.screenshot("journey-explain").await;
     browser.fill("#event_id", "c-lost").await;
-    browser.click("form.search button[type=submit]").await;
+    browser.follow("form.search button[type=submit]").await;
     let explained = browser.text(".explained-goal").await;
     assert!(explained.contains("Scan to purchase"), "{explained}");
     assert!(!explained.contains("d-v"), "{explained}");

@@ -14,14 +14,14 @@ async fn a_key_created_in_the_browser_is_shown_once_works_and_can_be_revoked() {
     let email = unique_email();
     sign_up_in_browser(&app, &browser, &email).await;
 
-    browser.click("nav a[href='/app/keys']").await;
+    browser.follow("nav a[href='/app/keys']").await;
     browser.find("#name").await;
     assert!(browser.source().await.contains("No keys yet"));
     // Without a scope the form is refused beside the field, the name kept.
     browser.fill("#name", "edge cameras").await;
     browser.click("input[name=scope_ingest]").await;
     browser
-        .click("form[action='/app/keys'] button[type=submit]")
+        .follow("form[action='/app/keys'] button[type=submit]")
         .await;
     assert_eq!(
         browser.text("#scopes-error").await,
@@ -30,7 +30,7 @@ async fn a_key_created_in_the_browser_is_shown_once_works_and_can_be_revoked() {
     browser.click("input[name=scope_ingest]").await;
     browser.click("input[name=scope_read]").await;
     browser
-        .click("form[action='/app/keys'] button[type=submit]")
+        .follow("form[action='/app/keys'] button[type=submit]")
         .await;
     let secret = browser
         .find("#new-key")
@@ -81,7 +81,7 @@ async fn a_key_created_in_the_browser_is_shown_once_works_and_can_be_revoked() {
     assert!(browser.text("#keys").await.contains("ingest, read"));
 
     browser
-        .click("button[aria-label='Revoke edge cameras']")
+        .follow("button[aria-label='Revoke edge cameras']")
         .await;
     browser.find("tr.revoked").await;
     assert_eq!(browser.path().await, "/app/keys");
@@ -108,7 +108,7 @@ async fn a_viewer_cannot_open_the_api_keys_page() {
     browser.goto(&format!("{}/login", app.base_url)).await;
     browser.fill("#email", &viewer_email).await;
     browser.fill("#password", PASSWORD).await;
-    browser.click("button[type=submit]").await;
+    browser.follow("button[type=submit]").await;
     browser.find("#detections").await;
     assert!(
         !browser.source().await.contains("href=\"/app/keys\""),

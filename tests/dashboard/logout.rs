@@ -19,7 +19,7 @@ async fn logging_out_ends_the_cookie_and_every_other_session_of_the_member() {
     let (_, key) = app.create_api_key(&other_login, &["read"]).await;
     app.get("/v1/goals", Some(&other_login)).await.expect(200);
 
-    browser.click("form[action='/logout'] button").await;
+    browser.follow("form[action='/logout'] button").await;
     browser.find("form[action='/login']").await;
     assert_eq!(browser.path().await, "/login");
     assert_eq!(browser.cookie(SESSION).await, None);

@@ -75,7 +75,7 @@ pub(crate) async fn sign_up_in_browser(app: &TestApp, browser: &Browser, email: 
     browser.fill("#organization", "Acme Optics").await;
     browser.fill("#email", email).await;
     browser.fill("#password", PASSWORD).await;
-    browser.click("button[type=submit]").await;
+    browser.follow("button[type=submit]").await;
     browser.find("#detections").await;
     assert_eq!(browser.path().await, "/app");
 }
@@ -91,7 +91,7 @@ async fn a_new_tenant_signs_up_logs_out_and_logs_in_again() {
     browser.fill("#organization", "Acme Optics").await;
     browser.fill("#email", "not-an-email").await;
     browser.fill("#password", "short").await;
-    browser.click("button[type=submit]").await;
+    browser.follow("button[type=submit]").await;
     let email_error = browser.text("#email-error").await;
     assert!(!email_error.is_empty(), "the email has its own message");
     assert!(!browser.text("#password-error").await.is_empty());
@@ -115,7 +115,7 @@ async fn a_new_tenant_signs_up_logs_out_and_logs_in_again() {
     assert!(source.contains(&format!("{}/v1/events", app.base_url)));
     browser.screenshot("overview-empty").await;
 
-    browser.click(".who button[type=submit]").await;
+    browser.follow(".who button[type=submit]").await;
     browser.find(".notice").await;
     assert_eq!(browser.path().await, "/login");
     browser.goto(&format!("{}/app", app.base_url)).await;
@@ -128,14 +128,14 @@ async fn a_new_tenant_signs_up_logs_out_and_logs_in_again() {
 
     browser.fill("#email", &email).await;
     browser.fill("#password", "wrong password!").await;
-    browser.click("button[type=submit]").await;
+    browser.follow("button[type=submit]").await;
     assert_eq!(
         browser.text(".form-error").await,
         "Wrong email or password."
     );
     browser.screenshot("login-failed").await;
     browser.fill("#password", PASSWORD).await;
-    browser.click("button[type=submit]").await;
+    browser.follow("button[type=submit]").await;
     browser.find("#detections").await;
     assert_eq!(browser.path().await, "/app");
     browser.close().await;

@@ -15,7 +15,7 @@ async fn submit_add_form(browser: &Browser, email: &str, password: &str, role: &
         .click(&format!("form[action='/app/members'] input[value={role}]"))
         .await;
     browser
-        .click("form[action='/app/members'] button[type=submit]")
+        .follow("form[action='/app/members'] button[type=submit]")
         .await;
 }
 
@@ -30,7 +30,7 @@ async fn an_owner_adds_changes_and_removes_a_member() {
     let owner_email = unique_email();
     sign_up_in_browser(&app, &browser, &owner_email).await;
     let token = app.login(&owner_email, PASSWORD).await;
-    browser.click("nav a[href='/app/members']").await;
+    browser.follow("nav a[href='/app/members']").await;
     browser.find("#members").await;
 
     // A short password is refused beside its field; the email typed stays.
@@ -62,7 +62,7 @@ async fn an_owner_adds_changes_and_removes_a_member() {
         .click()
         .await
         .expect("choose viewer");
-    browser.click(&format!("{form} button[type=submit]")).await;
+    browser.follow(&format!("{form} button[type=submit]")).await;
     browser.find("#notice").await;
     app.get("/v1/goals", Some(&ana_token)).await.expect(403);
 
@@ -78,7 +78,7 @@ async fn an_owner_adds_changes_and_removes_a_member() {
         .click()
         .await
         .expect("choose admin");
-    browser.click(&format!("{form} button[type=submit]")).await;
+    browser.follow(&format!("{form} button[type=submit]")).await;
     assert!(
         browser
             .text("#refusal")
@@ -89,7 +89,7 @@ async fn an_owner_adds_changes_and_removes_a_member() {
     assert_eq!(me["members"][0]["role"], "owner");
 
     browser
-        .click(&format!(
+        .follow(&format!(
             "form[action='/app/members/{ana_id}/remove'] button[type=submit]"
         ))
         .await;
@@ -119,18 +119,18 @@ async fn an_admin_cannot_grant_owner_and_a_viewer_gets_no_members_page() {
     browser.goto(&format!("{}/login", app.base_url)).await;
     browser.fill("#email", &admin_email).await;
     browser.fill("#password", PASSWORD).await;
-    browser.click("button[type=submit]").await;
+    browser.follow("button[type=submit]").await;
     browser.find("#detections").await;
-    browser.click("nav a[href='/app/members']").await;
+    browser.follow("nav a[href='/app/members']").await;
     browser.find("#members").await;
     let add_form = browser.find("form[action='/app/members']").await;
     let add_form_html = add_form.html(false).await.expect("the form's html");
     assert!(!add_form_html.contains("value=\"owner\""));
-    browser.click(".who button[type=submit]").await;
+    browser.follow(".who button[type=submit]").await;
 
     browser.fill("#email", &viewer_email).await;
     browser.fill("#password", PASSWORD).await;
-    browser.click("button[type=submit]").await;
+    browser.follow("button[type=submit]").await;
     browser.find("#detections").await;
     assert!(!browser.source().await.contains("href=\"/app/members\""));
     browser.goto(&format!("{}/app/members", app.base_url)).await;

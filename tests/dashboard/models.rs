@@ -58,7 +58,7 @@ async fn the_models_page_compares_conversion_rates_per_model_version() {
     let Owner { token, key } = owner_in_browser(&app, &browser).await;
 
     // Nothing sent yet: the page says what to do next.
-    browser.click("nav a[href='/app/models']").await;
+    browser.follow("nav a[href='/app/models']").await;
     let empty = browser.text("#empty").await;
     assert!(empty.contains("No detections"), "{empty}");
     assert!(empty.contains("model_version"), "{empty}");

@@ -69,7 +69,7 @@ async fn the_quality_page_shows_confidence_thresholds_and_dedup_per_model_versio
     let browser = Browser::start().await;
     let Owner { token, key } = owner_in_browser(&app, &browser).await;
 
-    browser.click("nav a[href='/app/quality']").await;
+    browser.follow("nav a[href='/app/quality']").await;
     let empty = browser.text("#empty").await;
     assert!(empty.contains("No detections from"), "{empty}");
     assert!(empty.contains("7 days"), "the default range: {empty}");

@@ -94,7 +94,7 @@ async fn the_reports_page_filters_sorts_charts_and_downloads_the_label_report() 
     sign_up_in_browser(&app, &browser, &email).await;
 
     // Nothing sent yet: the page says what to do next.
-    browser.click("nav a[href='/app/reports']").await;
+    browser.follow("nav a[href='/app/reports']").await;
     let empty = browser.text("#empty").await;
     assert!(empty.contains("No detections"), "{empty}");
     assert!(browser.source().await.contains(r#"href="/app""#));
@@ -187,7 +187,7 @@ async fn the_reports_page_filters_sorts_charts_and_downloads_the_label_report() 
     assert_eq!(csv, api_csv);
 
     // Sorting by a column keeps the filters and turns round on a second click.
-    browser.click("#sort-model_version a").await;
+    browser.follow("#sort-model_version a").await;
     assert_eq!(
         browser
             .find("#sort-model_version")
@@ -204,7 +204,7 @@ async fn the_reports_page_filters_sorts_charts_and_downloads_the_label_report() 
         .map(|r| r[2].clone())
         .collect();
     assert_eq!(versions, ["v2", "v3"]);
-    browser.click("#sort-model_version a").await;
+    browser.follow("#sort-model_version a").await;
     let versions: Vec<String> = table_rows(&browser)
         .await
         .iter()
@@ -214,7 +214,7 @@ async fn the_reports_page_filters_sorts_charts_and_downloads_the_label_report() 
 
     // One model version: the other's row and series are gone.
     browser.click("input[name=model_version][value=v2]").await;
-    browser.click("#apply").await;
+    browser.follow("#apply").await;
     browser.find("#report").await;
     let rows = table_rows(&browser).await;
     assert_eq!(rows.len(), 1, "{rows:?}");

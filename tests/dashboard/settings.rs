@@ -12,13 +12,13 @@ async fn an_owner_changes_the_consent_policy_and_an_analyst_reads_it() {
     let browser = Browser::start().await;
     let email = unique_email();
     sign_up_in_browser(&app, &browser, &email).await;
-    browser.click("nav a[href='/app/settings']").await;
+    browser.follow("nav a[href='/app/settings']").await;
     browser.click("input[name=default][value=denied]").await;
     browser
         .click("input[name=strip_keys_without_consent]")
         .await;
     browser
-        .click("form[action='/app/settings/consent'] button[type=submit]")
+        .follow("form[action='/app/settings/consent'] button[type=submit]")
         .await;
     browser.find("#saved").await;
     browser.screenshot("privacy").await;
@@ -41,10 +41,10 @@ async fn an_owner_changes_the_consent_policy_and_an_analyst_reads_it() {
     )
     .await
     .expect(201);
-    browser.click(".who button[type=submit]").await;
+    browser.follow(".who button[type=submit]").await;
     browser.fill("#email", &analyst).await;
     browser.fill("#password", PASSWORD).await;
-    browser.click("button[type=submit]").await;
+    browser.follow("button[type=submit]").await;
     browser.find("#detections").await;
     browser
         .goto(&format!("{}/app/settings", app.base_url))
@@ -74,7 +74,7 @@ async fn an_owner_sets_the_retention_periods_with_inline_errors() {
     browser.fill("#detections_days", "0").await;
     browser.fill("#conversions_days", "a year").await;
     browser
-        .click("form[action='/app/settings/retention'] button[type=submit]")
+        .follow("form[action='/app/settings/retention'] button[type=submit]")
         .await;
     browser.find("#retention-refused").await;
     assert!(
@@ -99,7 +99,7 @@ async fn an_owner_sets_the_retention_periods_with_inline_errors() {
     browser.fill("#conversions_days", "365").await;
     browser.fill("#max_event_age_days", "14").await;
     browser
-        .click("form[action='/app/settings/retention'] button[type=submit]")
+        .follow("form[action='/app/settings/retention'] button[type=submit]")
         .await;
     browser.find("#saved").await;
     browser.screenshot("privacy-retention").await;

@@ -6,6 +6,7 @@
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::Value;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -98,6 +99,34 @@ impl Browser {
             .click()
             .await
             .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
+    }
+
+    /// Clicks what `css` matches (a link or a submit button) and waits until the page it
+    /// loads has replaced this one. Reading an element right after a plain `click` can find
+    /// it on the page still shown, when both pages have one (a search submitted twice).
+    /// The shown page is marked in its `window`, which the next page does not inherit.
+    pub async fn follow(&self, css: &str) {
+        self.script("window.sightlineShownPage = true; return true")
+            .await;
+        self.click(css).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let next_page =
+            "return window.sightlineShownPage !== true && document.readyState !== 'loading'";
+        // Errors while the next page loads are expected; only the deadline ends the wait.
+        while !matches!(
+            self.client.execute(next_page, vec![]).await,
+            Ok(Value::Bool(true))
+        ) {
+            assert!(Instant::now() < deadline, "clicking {css} loaded no page");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn script(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("cannot run {script}: {e}"))
     }
 
     /// The text of the element matched by `css`.
