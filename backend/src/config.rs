@@ -215,6 +215,15 @@ const fn key(file_name: &'static str, env_name: &'static str) -> Key {
 /// The environment variable naming the optional config file.
 pub const CONFIG_FILE_ENV: &str = "SIGHTLINE_CONFIG";
 
+/// Every environment variable the configuration reads: one per setting, and the one naming
+/// the config file. Deployment files are checked against it, so that a misspelt variable,
+/// which the server would silently ignore, fails a test instead.
+pub fn environment_variables() -> impl Iterator<Item = &'static str> {
+    KEYS.iter()
+        .map(|k| k.env_name)
+        .chain(std::iter::once(CONFIG_FILE_ENV))
+}
+
 impl Settings {
     /// Loads the settings from the process environment and the config file it names
     /// (`SIGHTLINE_CONFIG`, else `./sightline.toml` when that file exists).

@@ -14,6 +14,7 @@ mod goals;
 mod health;
 mod hostile_input;
 mod identities;
+mod infra_files;
 mod log_hygiene;
 mod matching;
 mod members;
