@@ -86,6 +86,11 @@ pub struct Settings {
     pub workers: usize,
     /// How long a graceful shutdown waits for requests in flight.
     pub shutdown_timeout: Duration,
+    /// This process's name among the processes sharing the database (its matching
+    /// checkpoint); `None` means `<hostname>:<port>`. Two live processes must never share
+    /// one: a restarted process that keeps its name takes its own checkpoint over at once,
+    /// any other is taken over by a live process once its heartbeat stops.
+    pub node_id: Option<String>,
 }
 
 impl Default for Settings {
@@ -115,6 +120,7 @@ impl Default for Settings {
             retention_purge_batch_rows: 5000,
             workers: 0,
             shutdown_timeout: Duration::from_secs(30),
+            node_id: None,
         }
     }
 }
@@ -203,6 +209,7 @@ const KEYS: &[Key] = &[
         "shutdown_timeout_seconds",
         "SIGHTLINE_SHUTDOWN_TIMEOUT_SECONDS",
     ),
+    key("node_id", "SIGHTLINE_NODE_ID"),
 ];
 
 const fn key(file_name: &'static str, env_name: &'static str) -> Key {
@@ -397,6 +404,14 @@ impl Settings {
             &mut settings.shutdown_timeout,
             |v| number_in(v, 0, 3600).map(Duration::from_secs),
         );
+
+        parser.parse_optional("node_id", &mut settings.node_id, |v| {
+            if !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()) {
+                Ok(v.to_owned())
+            } else {
+                Err("must be 1 to 64 visible ASCII characters".to_owned())
+            }
+        });
 
         if problems.is_empty() {
             Ok(settings)

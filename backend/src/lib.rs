@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod ingest;
 pub mod matching;
+pub mod metrics;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -36,6 +36,21 @@ pub enum StartupError {
     Secret(std::io::Error),
 }
 
+/// This process's name among those sharing the database: the configured one, else
+/// `<hostname>:<port>` (unique among live processes, and kept by a restart on the same host).
+fn node_id(settings: &Settings, address: SocketAddr) -> String {
+    settings.node_id.clone().unwrap_or_else(|| {
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            // The checkpoint's id column holds 64 characters, the port up to 6 of them.
+            .map(|name| name.trim().chars().take(58).collect::<String>())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "localhost".to_owned());
+        format!("{hostname}:{}", address.port())
+    })
+}
+
 /// A bound, ready-to-run server.
 pub struct Application {
     address: SocketAddr,
@@ -81,7 +96,9 @@ impl Application {
                 memory_bytes: settings.matching_memory_bytes,
                 idle: settings.matching_idle,
             },
-        );
+            &node_id(&settings, address),
+        )
+        .await?;
         let ingest = Ingestor {
             writer: Writer::start(
                 db.clone(),

@@ -13,6 +13,7 @@ mod m20261203_000004_attributions;
 mod m20261203_000005_report_rollup;
 mod m20261204_000006_retention_purges;
 mod m20261204_000007_row_level_security;
+mod m20261204_000008_cluster;
 
 /// Runs Sightline's migrations in order.
 #[derive(Debug)]
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000005_report_rollup::Migration),
             Box::new(m20261204_000006_retention_purges::Migration),
             Box::new(m20261204_000007_row_level_security::Migration),
+            Box::new(m20261204_000008_cluster::Migration),
         ]
     }
 }
@@ -43,6 +45,7 @@ const SOURCES: &[&str] = &[
     include_str!("m20261203_000005_report_rollup.rs"),
     include_str!("m20261204_000006_retention_purges.rs"),
     include_str!("m20261204_000007_row_level_security.rs"),
+    include_str!("m20261204_000008_cluster.rs"),
 ];
 
 /// A short fingerprint of the migrations, so that a cached, already-migrated database (the

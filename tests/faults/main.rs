@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod checker;
+mod cluster;
 mod database;
 mod kill;
 mod redis;

@@ -23,12 +23,18 @@ pub struct FaultRun {
 impl FaultRun {
     /// A new tenant on `app` with the goals of a random scenario of about `events` events.
     pub async fn new(app: &TestApp, events: usize) -> Self {
+        Self::across(app, std::slice::from_ref(&app.base_url), events).await
+    }
+
+    /// [`FaultRun::new`], with the events sent to each of `base_urls` in turn (processes
+    /// sharing `app`'s database).
+    pub async fn across(app: &TestApp, base_urls: &[String], events: usize) -> Self {
         let seed = seed();
         let mut rng = Rng::new(seed);
         let scenario = useful_scenario(&mut rng, seed, events);
         let expected = reference(&scenario);
         let tenant = tenant(app, "the tenant", &scenario.goals).await;
-        let sender = Rc::new(Sender::new(&app.base_url, &tenant.key));
+        let sender = Rc::new(Sender::across(base_urls, &tenant.key));
         eprintln!(
             "seed {seed} (replay with SIGHTLINE_DIFFERENTIAL_SEED={seed}): {} events, {} \
              expected attributions",

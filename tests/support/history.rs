@@ -182,7 +182,9 @@ pub async fn stored_events(app: &TestApp, tenant_id: &str) -> BTreeMap<Identity,
 #[allow(missing_debug_implementations)] // an HTTP client: nothing useful to print
 pub struct Sender {
     client: awc::Client,
-    base_url: String,
+    /// Where requests go, in turn (a request sent again goes to the next).
+    base_urls: Vec<String>,
+    next_url: std::cell::Cell<usize>,
     key: String,
     /// How long to wait before sending a refused request again.
     pub pause: Duration,
@@ -195,11 +197,19 @@ impl Sender {
     /// Sends to `base_url` (which must stay the same across restarts: see
     /// [`TestApp::restart_process`]) with the ingest key `key`.
     pub fn new(base_url: &str, key: &str) -> Self {
+        Self::across(std::slice::from_ref(&base_url.to_owned()), key)
+    }
+
+    /// Sends to every one of `base_urls` in turn (server processes sharing one database), so
+    /// that consecutive requests, and the resending of one, go to different processes.
+    pub fn across(base_urls: &[String], key: &str) -> Self {
+        assert!(!base_urls.is_empty(), "a sender needs somewhere to send");
         Self {
             client: awc::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .finish(),
-            base_url: base_url.to_owned(),
+            base_urls: base_urls.to_vec(),
+            next_url: std::cell::Cell::new(0),
             key: key.to_owned(),
             pause: Duration::from_millis(100),
             give_up_after: Duration::from_secs(60),
@@ -234,7 +244,7 @@ impl Sender {
             let sent_at = Instant::now();
             let sent = self
                 .client
-                .post(format!("{}/v1/events", self.base_url))
+                .post(format!("{}/v1/events", self.next_base_url()))
                 .insert_header(("Authorization", format!("Bearer {}", self.key)))
                 .send_json(&batch(events.clone()))
                 .await;
@@ -258,6 +268,12 @@ impl Sender {
                 actix_web::rt::time::sleep(self.pause).await;
             }
         }
+    }
+
+    fn next_base_url(&self) -> &str {
+        let index = self.next_url.get();
+        self.next_url.set((index + 1) % self.base_urls.len());
+        &self.base_urls[index]
     }
 
     /// Records a request that got no answer at all.

@@ -179,6 +179,14 @@ impl TestApp {
         status
     }
 
+    /// Starts one more server process on this app's database and Redis prefix, on a port of
+    /// its own: the processes of a cluster. It is killed when the returned value is dropped.
+    pub fn start_sibling(&self, binary: &str) -> process::ServerProcess {
+        let mut settings = self.settings.clone();
+        settings.listen.set_port(0);
+        process::ServerProcess::start(binary, &settings)
+    }
+
     /// Starts the server process again, on the same database and Redis prefix, and on the
     /// same port, so that a client keeps its address across the restart.
     pub fn restart_process(&mut self, binary: &str) {

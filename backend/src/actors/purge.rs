@@ -23,7 +23,7 @@
 use crate::domain::TenantId;
 use crate::domain::retention::DataClass;
 use crate::storage::retention::{self, lock};
-use crate::storage::{TenantScope, policies};
+use crate::storage::{TenantScope, policies, session_versions};
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DbErr};
 use std::sync::Weak;
@@ -78,6 +78,7 @@ pub async fn run_once(
     db: &DatabaseConnection,
     batch_rows: u64,
 ) -> Result<Vec<(TenantId, TenantPurge)>, DbErr> {
+    forget_unused_session_versions(db, batch_rows).await;
     let mut outcomes = Vec::new();
     for tenant in retention::tenant_ids(db).await? {
         match purge_tenant(db, tenant, batch_rows, Utc::now()).await {
@@ -88,6 +89,28 @@ pub async fn run_once(
         }
     }
     Ok(outcomes)
+}
+
+/// How long a session's version row outlives its last use: as long as a hot copy can, since a
+/// copy is only used at its row's version. A row deleted earlier would cost a read from the
+/// database, never a wrong result.
+const SESSION_VERSION_KEPT: chrono::Duration = chrono::Duration::hours(24);
+
+/// Deletes the version rows of sessions unused for [`SESSION_VERSION_KEPT`], a batch at a
+/// time (see `storage::session_versions`). Safe in every process at once: rows locked by
+/// another are skipped.
+async fn forget_unused_session_versions(db: &DatabaseConnection, batch_rows: u64) {
+    let before = Utc::now() - SESSION_VERSION_KEPT;
+    loop {
+        match session_versions::forget_unused(db, before, batch_rows).await {
+            Ok(deleted) if deleted >= batch_rows => continue,
+            Ok(_) => return,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot delete unused session versions; retrying at the next run");
+                return;
+            }
+        }
+    }
 }
 
 /// Deletes the tenant's rows that have expired at `now`, under its purge lock, and records

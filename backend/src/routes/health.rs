@@ -1,5 +1,6 @@
-//! `GET /healthz` (the process is up) and `GET /readyz` (its database answers; and whether
-//! Redis does).
+//! `GET /healthz` (the process is up), `GET /readyz` (its database answers; and whether
+//! Redis does) and `GET /metrics` (the process's counters, Prometheus text; see
+//! [`crate::metrics`]).
 //!
 //! Readiness fails only on the database. Without Redis a node still serves everything
 //! (slower, with per-node rate limits), and every node shares the one Redis: failing
@@ -15,7 +16,14 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+async fn metrics() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::metrics::render())
 }
 
 async fn healthz() -> HttpResponse {

@@ -13,8 +13,8 @@ use crate::matching::session::Change;
 use crate::storage::scoped;
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde::Serialize;
 use std::collections::HashMap;
@@ -39,11 +39,9 @@ pub enum WriteOutcome {
     StaleGoals,
 }
 
-/// Writes every change set in one transaction, or nothing when a goal revision is stale.
-pub async fn write_changes(
-    db: &DatabaseConnection,
-    sets: &[ChangeSet],
-) -> Result<WriteOutcome, DbErr> {
+/// Begins a matching round's transaction: the round claims its sessions in it
+/// (`session_versions::claim`), reads what it must, and ends it with [`write_changes`].
+pub async fn begin_round(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     let txn = db.begin().await?;
     if txn.get_database_backend() == DbBackend::Postgres {
         // Attributions are derived: the events they come from are committed durably before
@@ -54,18 +52,29 @@ pub async fn write_changes(
         txn.execute_unprepared("SET LOCAL synchronous_commit = off")
             .await?;
     }
+    Ok(txn)
+}
+
+/// Ends a round's transaction: commits its changes if every goal of every tenant in `sets`
+/// (one set per tenant of the round, with or without changes) still has the revision the
+/// round computed with, and no goal was added; else rolls back. The goals stay share-locked
+/// until the commit, so none can change in between; a goal added after the check is
+/// re-evaluated over events that include the round's (they were committed before it).
+pub async fn write_changes(
+    txn: DatabaseTransaction,
+    sets: &[ChangeSet],
+) -> Result<WriteOutcome, DbErr> {
+    let tenants: Vec<Uuid> = sets.iter().map(|set| set.tenant.id().as_uuid()).collect();
+    let current = lock_revisions(&txn, &tenants).await?;
+    let stale = sets.iter().any(|set| {
+        let now = current.get(&set.tenant.id().as_uuid());
+        set.revisions != *now.unwrap_or(&HashMap::new())
+    });
+    if stale {
+        txn.rollback().await?;
+        return Ok(WriteOutcome::StaleGoals);
+    }
     for set in sets.iter().filter(|set| !set.changes.is_empty()) {
-        let mut goal_ids: Vec<Uuid> = set.changes.iter().map(|c| c.goal_id).collect();
-        goal_ids.sort_unstable();
-        goal_ids.dedup();
-        let current = lock_revisions(&txn, &set.tenant, &goal_ids).await?;
-        let stale = goal_ids
-            .iter()
-            .any(|id| current.get(id) != set.revisions.get(id));
-        if stale {
-            txn.rollback().await?;
-            return Ok(WriteOutcome::StaleGoals);
-        }
         replace_sets(&txn, &set.tenant, &set.changes).await?;
     }
     txn.commit().await?;
@@ -152,38 +161,36 @@ pub async fn delete_goal(
 /// A stored credit: (goal, conversion event id, detection event id, credit).
 pub type StoredCredit = (Uuid, String, String, Credit);
 
-/// The stored attributions of the given conversions, for every goal.
+/// The stored attributions of the given conversions, for every goal, read in `txn` (a
+/// matching round's, across tenants, so the tenant filter here is what scopes it).
 pub async fn stored_for(
-    db: &DatabaseConnection,
+    txn: &impl ConnectionTrait,
     tenant: &TenantScope,
     conversion_event_ids: &[String],
 ) -> Result<Vec<StoredCredit>, DbErr> {
-    scoped::run(db, tenant, async |txn| {
-        let mut found = Vec::new();
-        for chunk in conversion_event_ids.chunks(CHUNK) {
-            let rows: Vec<(Uuid, String, String, String)> = attributions::Entity::find()
-                .select_only()
-                .column(attributions::Column::GoalId)
-                .column(attributions::Column::ConversionEventId)
-                .column(attributions::Column::DetectionEventId)
-                .column(attributions::Column::Kind)
-                .filter(attributions::Column::TenantId.eq(tenant.id().as_uuid()))
-                .filter(attributions::Column::ConversionEventId.is_in(chunk.iter().cloned()))
-                .into_tuple()
-                .all(txn)
-                .await?;
-            found.extend(rows.into_iter().map(|(goal, conversion, detection, kind)| {
-                let credit = if kind == "direct" {
-                    Credit::Direct
-                } else {
-                    Credit::Assisted
-                };
-                (goal, conversion, detection, credit)
-            }));
-        }
-        Ok(found)
-    })
-    .await
+    let mut found = Vec::new();
+    for chunk in conversion_event_ids.chunks(CHUNK) {
+        let rows: Vec<(Uuid, String, String, String)> = attributions::Entity::find()
+            .select_only()
+            .column(attributions::Column::GoalId)
+            .column(attributions::Column::ConversionEventId)
+            .column(attributions::Column::DetectionEventId)
+            .column(attributions::Column::Kind)
+            .filter(attributions::Column::TenantId.eq(tenant.id().as_uuid()))
+            .filter(attributions::Column::ConversionEventId.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        found.extend(rows.into_iter().map(|(goal, conversion, detection, kind)| {
+            let credit = if kind == "direct" {
+                Credit::Direct
+            } else {
+                Credit::Assisted
+            };
+            (goal, conversion, detection, credit)
+        }));
+    }
+    Ok(found)
 }
 
 /// An attribution as `GET /v1/attributions` shows it.

@@ -10,6 +10,7 @@
 use super::TenantScope;
 use super::audit::{self, Actor};
 use super::entities::attributions;
+use super::session_versions;
 use super::sessions::keys_from_json;
 use crate::domain::events::{KeyName, KeyValue};
 use crate::storage::scoped;
@@ -72,6 +73,10 @@ pub async fn erase_identity(
     sessions.sort_unstable();
     sessions.dedup();
     erased.sessions = sessions;
+    // Before the attributions go: a matching round of another process still working on
+    // these sessions is waited for (its rows are deleted below), and every later one finds
+    // its copy of them outdated and reads them again, without the erased events.
+    session_versions::invalidate(&txn, tenant, &erased.sessions).await?;
     let deleted = Deleted {
         detections: erased.detections.len() as u64,
         conversions: erased.conversions.len() as u64,

@@ -237,27 +237,30 @@ pub async fn with_revisions(
         .collect())
 }
 
-/// The current revisions of `ids` (absent: deleted), read under a share lock on PostgreSQL,
-/// so that a goal cannot change until the calling transaction ends. An attribution write
-/// checks them against the revisions it computed with.
+/// The current revision of every goal of `tenants`, per tenant, read under a share lock on
+/// PostgreSQL, so that no goal can change or go until the calling transaction ends. A
+/// matching round checks them against the revisions it computed with.
 pub async fn lock_revisions(
     txn: &impl ConnectionTrait,
-    tenant: &TenantScope,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, i32>, DbErr> {
-    if ids.is_empty() {
+    tenants: &[Uuid],
+) -> Result<HashMap<Uuid, HashMap<Uuid, i32>>, DbErr> {
+    if tenants.is_empty() {
         return Ok(HashMap::new());
     }
     let mut query = goals::Entity::find()
         .select_only()
+        .column(goals::Column::TenantId)
         .column(goals::Column::Id)
         .column(goals::Column::Revision)
-        .filter(goals::Column::TenantId.eq(tenant.id().as_uuid()))
-        .filter(goals::Column::Id.is_in(ids.iter().copied()));
+        .filter(goals::Column::TenantId.is_in(tenants.iter().copied()));
     if txn.get_database_backend() == DbBackend::Postgres {
         // SQLite has a single writer: its transactions are serialised already.
         query = query.lock_shared();
     }
-    let rows: Vec<(Uuid, i32)> = query.into_tuple().all(txn).await?;
-    Ok(rows.into_iter().collect())
+    let rows: Vec<(Uuid, Uuid, i32)> = query.into_tuple().all(txn).await?;
+    let mut revisions: HashMap<Uuid, HashMap<Uuid, i32>> = HashMap::new();
+    for (tenant, goal, revision) in rows {
+        revisions.entry(tenant).or_default().insert(goal, revision);
+    }
+    Ok(revisions)
 }

@@ -21,12 +21,16 @@ pub mod quality;
 pub mod reports;
 pub mod retention;
 pub mod scoped;
+pub mod session_versions;
 pub mod sessions;
 mod sql;
 
 use crate::config::Settings;
 use migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, SqlErr,
+    Statement, TransactionTrait,
+};
 use std::time::Duration;
 
 pub use crate::auth::TenantScope;
@@ -65,9 +69,27 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
 }
 
 /// Applies every pending migration.
+///
+/// On PostgreSQL, processes starting together take turns: the migrations run in one
+/// transaction that first takes an advisory lock, so the first process applies them and the
+/// others then find nothing left to do (sea-orm's migrator takes no lock of its own, and two
+/// at once fail on duplicate catalogue entries).
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Migrator::up(db, None).await;
+    }
+    let turn = db.begin().await?;
+    turn.execute_raw(Statement::from_string(
+        DbBackend::Postgres,
+        format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"),
+    ))
+    .await?;
+    Migrator::up(&turn, None).await?;
+    turn.commit().await
 }
+
+/// The advisory lock key the migrations run under ("SIGHTMIG" in ASCII).
+const MIGRATION_LOCK: i64 = 0x5349_4748_544d_4947;
 
 /// Whether `err` is a unique-constraint violation (a taken email, a duplicate key).
 pub fn is_unique_violation(err: &DbErr) -> bool {

@@ -1,6 +1,7 @@
 //! Reading events the way matching needs them: a session's events (by tenant, key name and
 //! key value), the events received since a checkpoint (start-up recovery), the key values
-//! of a goal's conversions (re-evaluation), and the matching checkpoint itself.
+//! of a goal's conversions (re-evaluation), and the matching checkpoints themselves: one row
+//! per server process, which a live process takes over when that process dies.
 //!
 //! Key lookups differ by backend: PostgreSQL asks the GIN index with `"keys" @> {...}`,
 //! SQLite reads the value with `json_extract`.
@@ -9,10 +10,10 @@ use super::TenantScope;
 use super::entities::{conversions, detections, matching_checkpoint};
 use crate::matching::{Conversion, Detection, Id, Keys, Text};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Condition, OnConflict};
+use sea_orm::sea_query::{Condition, LockBehavior, LockType, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, Statement, Value,
+    QueryOrder, QuerySelect, Set, Statement, TransactionTrait, Value,
 };
 
 /// Values per session query: one OR-ed condition each.
@@ -28,7 +29,7 @@ pub struct SessionRows {
 /// The events of the tenant whose key `key_name` has one of `values`, with an event time
 /// from `since` on.
 pub async fn load(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     tenant: &TenantScope,
     key_name: &str,
     values: &[&str],
@@ -68,7 +69,7 @@ pub async fn load(
 
 fn session_query(
     table: &str,
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     tenant: &TenantScope,
     key_name: &str,
     values: &[&str],
@@ -223,34 +224,104 @@ fn after_position<C: ColumnTrait>(
     )
 }
 
-/// Checkpoint rows are per matcher; a single process uses this one.
-const CHECKPOINT_ID: &str = "matcher";
+/// Before any checkpoint: every stored event is to be matched. The Unix epoch rather than
+/// chrono's minimum, which PostgreSQL's timestamps cannot hold; no accepted event is older.
+pub const NEVER: DateTime<Utc> = DateTime::UNIX_EPOCH;
 
-/// Every event received before the returned instant has been matched; `None` before the
-/// first checkpoint.
-pub async fn checkpoint(db: &DatabaseConnection) -> Result<Option<DateTime<Utc>>, DbErr> {
-    Ok(matching_checkpoint::Entity::find_by_id(CHECKPOINT_ID)
-        .one(db)
-        .await?
-        .map(|row| row.received_before))
+/// Registers the process `node`'s checkpoint row at start, and says from when it must
+/// re-match: from its own row's time when a run under the same name left one (a restart);
+/// from [`NEVER`] when no row exists at all (no process has matched anything in this database
+/// yet, or the rows were deleted); else nothing. The table is locked meanwhile, so of
+/// processes starting together only the first finds it empty.
+pub async fn register_checkpoint(
+    db: &DatabaseConnection,
+    node: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let txn = db.begin().await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared("LOCK TABLE matching_checkpoint IN EXCLUSIVE MODE")
+            .await?;
+    }
+    let own = matching_checkpoint::Entity::find_by_id(node)
+        .one(&txn)
+        .await?;
+    let recover_from = match own {
+        Some(row) => Some(row.received_before),
+        None if matching_checkpoint::Entity::find()
+            .one(&txn)
+            .await?
+            .is_none() =>
+        {
+            Some(NEVER)
+        }
+        None => None,
+    };
+    save_checkpoint(&txn, node, recover_from.unwrap_or(now), now).await?;
+    txn.commit().await?;
+    Ok(recover_from)
 }
 
+/// Writes `node`'s checkpoint: every event it received before `received_before` is
+/// matched, and it is alive at `now` (its heartbeat).
 pub async fn save_checkpoint(
     db: &impl ConnectionTrait,
+    node: &str,
     received_before: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     matching_checkpoint::Entity::insert(matching_checkpoint::ActiveModel {
-        id: Set(CHECKPOINT_ID.to_owned()),
+        id: Set(node.to_owned()),
         received_before: Set(received_before),
+        heartbeat_at: Set(now),
     })
     .on_conflict(
         OnConflict::column(matching_checkpoint::Column::Id)
-            .update_column(matching_checkpoint::Column::ReceivedBefore)
+            .update_columns([
+                matching_checkpoint::Column::ReceivedBefore,
+                matching_checkpoint::Column::HeartbeatAt,
+            ])
             .to_owned(),
     )
     .exec_without_returning(db)
     .await?;
     Ok(())
+}
+
+/// Takes over the checkpoints of processes whose heartbeat is older than `dead_before`: in
+/// one transaction, their rows go and `node`'s own row moves back to the earliest of them,
+/// so the duty to re-match what they may have left unmatched passes to `node` at once, and
+/// passes on again if `node` dies too. `hold` is called with that earliest time before the
+/// own row is written; it must keep `node`'s checkpoint from passing the time (while the
+/// caller re-matches) and return what the own row is to say now. Returns the time taken
+/// over, if any row was.
+pub async fn take_over_checkpoints(
+    db: &DatabaseConnection,
+    node: &str,
+    dead_before: DateTime<Utc>,
+    now: DateTime<Utc>,
+    hold: impl FnOnce(DateTime<Utc>) -> DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    let txn = db.begin().await?;
+    let mut query = matching_checkpoint::Entity::find()
+        .filter(matching_checkpoint::Column::Id.ne(node))
+        .filter(matching_checkpoint::Column::HeartbeatAt.lt(dead_before));
+    if txn.get_database_backend() == DbBackend::Postgres {
+        // Another process taking the same rows over skips them rather than waiting.
+        query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let dead = query.all(&txn).await?;
+    let Some(earliest) = dead.iter().map(|row| row.received_before).min() else {
+        return Ok(None);
+    };
+    let own = hold(earliest);
+    matching_checkpoint::Entity::delete_many()
+        .filter(matching_checkpoint::Column::Id.is_in(dead.iter().map(|row| row.id.clone())))
+        .exec(&txn)
+        .await?;
+    save_checkpoint(&txn, node, own, now).await?;
+    txn.commit().await?;
+    Ok(Some(earliest))
 }
 
 /// A stored detection as matching sees it.

@@ -141,6 +141,7 @@ pub fn child(args: &[String]) -> ! {
         let loaded = LoadedSession {
             events,
             credits: Vec::new(),
+            version: None,
         };
         // Grown one session at a time, as a shard's map is.
         store.admit(key.clone(), loaded, now, 0);

@@ -10,10 +10,13 @@
 //!   and then applied, unless no active goal uses its key; a copy records the tenant's goal
 //!   fingerprint, and is refused under any other, so a copy that missed such an event (taken
 //!   while no goal used the key) is never used once a goal does again;
-//! - a copy records the process incarnation that wrote it. Any Redis error while taking or
-//!   writing copies starts a new incarnation in memory (so no copy possibly left stale is
-//!   used again), and so does a restart: copies never outlive the process that knows they are
-//!   sound. A shared per-session version in PostgreSQL (the scale-out work) would let them.
+//! - on PostgreSQL a copy records the session's version (`storage::session_versions`) and is
+//!   used only while that is still the session's latest: then no round of any process has
+//!   settled the session since the copy's state was committed, so the copy may come from
+//!   another process or an earlier run of this one;
+//! - without versions (SQLite) a copy records the process incarnation that wrote it. Any
+//!   Redis error while taking or writing copies starts a new incarnation in memory (so no
+//!   copy possibly left stale is used again), and so does a restart.
 
 use super::messages::SessionKey;
 use super::store::LoadedSession;
@@ -37,8 +40,25 @@ pub struct HotCopies {
     incarnation: Mutex<Uuid>,
 }
 
-/// A session leaving memory: its key, its state, and the goal fingerprint it was kept under.
-pub type Evicted = (SessionKey, Session, u64);
+/// A session leaving memory.
+#[derive(Debug)]
+pub struct Evicted {
+    pub key: SessionKey,
+    pub session: Session,
+    /// The goal fingerprint it was kept under.
+    pub fingerprint: u64,
+    /// Its version in PostgreSQL, if a round has committed with it.
+    pub version: Option<i64>,
+}
+
+/// What makes a copy current, besides the goal fingerprint.
+#[derive(Debug, Clone, Copy)]
+pub enum Currency<'a> {
+    /// PostgreSQL: each session's latest version, as the round's claim found it.
+    Versions(&'a HashMap<SessionKey, i64>),
+    /// SQLite: written by this process since its last Redis error.
+    Incarnation,
+}
 
 impl HotCopies {
     /// Copies live in Redis; without Redis there are none (memory would only be moved
@@ -51,11 +71,12 @@ impl HotCopies {
     }
 
     /// Takes the copies of `keys` that are sound under the tenants' current goal
-    /// `fingerprints`; the others are left to the database.
+    /// `fingerprints` and current by `currency`; the others are left to the database.
     pub async fn take(
         &self,
         keys: &[SessionKey],
         fingerprints: &HashMap<TenantId, u64>,
+        currency: Currency<'_>,
     ) -> HashMap<SessionKey, LoadedSession> {
         let cache_keys: Vec<CacheKey> = keys.iter().map(|key| self.cache_key(key)).collect();
         let incarnation = self.incarnation();
@@ -71,8 +92,13 @@ impl HotCopies {
             .zip(values)
             .filter_map(|(key, value)| {
                 let copy: SessionCopy = serde_json::from_str(&value?).ok()?;
-                let sound = copy.incarnation == incarnation
-                    && Some(&copy.fingerprint) == fingerprints.get(&key.tenant);
+                let current = match currency {
+                    Currency::Versions(latest) => {
+                        copy.version.is_some() && copy.version == latest.get(key).copied()
+                    }
+                    Currency::Incarnation => copy.incarnation == incarnation,
+                };
+                let sound = current && Some(&copy.fingerprint) == fingerprints.get(&key.tenant);
                 sound.then(|| (key.clone(), copy.into_loaded(key)))
             })
             .collect()
@@ -83,9 +109,12 @@ impl HotCopies {
         let incarnation = self.incarnation();
         let entries: Vec<(CacheKey, String)> = evicted
             .iter()
-            .filter_map(|(key, session, fingerprint)| {
-                let copy = SessionCopy::of(session, incarnation, *fingerprint);
-                Some((self.cache_key(key), serde_json::to_string(&copy).ok()?))
+            .filter_map(|evicted| {
+                let copy = SessionCopy::of(evicted, incarnation);
+                Some((
+                    self.cache_key(&evicted.key),
+                    serde_json::to_string(&copy).ok()?,
+                ))
             })
             .collect();
         if let Err(err) = self.hot.set_many(&entries, TTL).await {
@@ -133,6 +162,8 @@ struct SessionCopy {
     incarnation: Uuid,
     #[serde(rename = "f")]
     fingerprint: u64,
+    #[serde(rename = "v", default)]
+    version: Option<i64>,
     #[serde(rename = "d")]
     detections: Vec<DetectionCopy>,
     #[serde(rename = "c")]
@@ -169,10 +200,12 @@ struct ConversionCopy {
 }
 
 impl SessionCopy {
-    fn of(session: &Session, incarnation: Uuid, fingerprint: u64) -> Self {
+    fn of(evicted: &Evicted, incarnation: Uuid) -> Self {
+        let session = &evicted.session;
         Self {
             incarnation,
-            fingerprint,
+            fingerprint: evicted.fingerprint,
+            version: evicted.version,
             detections: session
                 .detections()
                 .iter()
@@ -267,6 +300,7 @@ impl SessionCopy {
                     (goal, Id::from(conversion), credits)
                 })
                 .collect(),
+            version: self.version,
         }
     }
 }
@@ -315,11 +349,18 @@ mod tests {
             vec![(Id::from("d-1"), Credit::Direct)],
         );
 
-        let json = serde_json::to_string(&SessionCopy::of(&session, Uuid::nil(), 7))
-            .expect("serialisable");
+        let evicted = Evicted {
+            key: key.clone(),
+            session,
+            fingerprint: 7,
+            version: Some(41),
+        };
+        let json =
+            serde_json::to_string(&SessionCopy::of(&evicted, Uuid::nil())).expect("serialisable");
         let copy: SessionCopy = serde_json::from_str(&json).expect("readable");
         assert_eq!(copy.fingerprint, 7);
         let loaded = copy.into_loaded(&key);
+        assert_eq!(loaded.version, Some(41));
         assert_eq!(
             loaded.events,
             vec![

@@ -36,7 +36,7 @@ use hot_copy::HotCopies;
 use in_flight::{InFlight, Token};
 use messages::{Done, ForgetGoal, Process, Shutdown, Work};
 use reevaluation::ProgressBook;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbErr};
 use shard::Shard;
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -79,6 +79,8 @@ pub struct Matcher {
     in_flight: Arc<InFlight>,
     progress: Arc<ProgressBook>,
     rematch: Arc<rematch::Rematch>,
+    /// This process's name in the matching checkpoints (see [`recovery`]).
+    node: Arc<str>,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -90,15 +92,19 @@ impl std::fmt::Debug for Matcher {
 }
 
 impl Matcher {
-    /// Starts the shards, each on a thread of its own, then start-up recovery and the
+    /// Registers this process's checkpoint as `node`, starts the shards, each on a thread of
+    /// its own, then the re-match of what the previous run under that name left and the
     /// checkpoint writer. Must run inside an actix system. With Redis, evicted sessions keep
     /// a hot copy there.
-    pub fn start(
+    pub async fn start(
         db: DatabaseConnection,
         hot: &HotStore,
         policies: Arc<PolicyCache>,
         config: MatcherConfig,
-    ) -> Self {
+        node: &str,
+    ) -> Result<Self, DbErr> {
+        let recover_from =
+            crate::storage::sessions::register_checkpoint(&db, node, chrono::Utc::now()).await?;
         let goals = Arc::new(GoalCache::new(policies));
         let copies = HotCopies::new(hot).map(Arc::new);
         let count = config.shards.max(1);
@@ -124,9 +130,10 @@ impl Matcher {
             in_flight: Arc::new(InFlight::default()),
             progress: Arc::new(ProgressBook::default()),
             rematch: Arc::default(),
+            node: Arc::from(node),
         };
-        recovery::start(matcher.clone());
-        matcher
+        recovery::start(matcher.clone(), recover_from);
+        Ok(matcher)
     }
 
     /// The received time for a new ingest request, and the token that keeps the matching

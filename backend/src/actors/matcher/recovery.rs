@@ -1,55 +1,72 @@
 //! Nothing accepted escapes matching. Every event is committed before its 202 and matched
-//! after; if the process dies in between, the event is still unmatched at the next start.
+//! after; if the process dies in between, the event is still unmatched afterwards.
 //!
-//! A checkpoint in the database says "every event received before T is matched": the
-//! writer below moves it to the oldest received time still in flight, every second. At
-//! start, everything received since the checkpoint (less a margin for clock steps) is
-//! matched again; matching is idempotent, so events matched twice change nothing.
+//! Each server process keeps a checkpoint row of its own (named by its node id), saying
+//! "every event this process received before T is matched", and touches it every second: the
+//! writer below moves T to the oldest received time still in flight. A process that starts
+//! under the name of a dead one (a restart) re-matches everything received since that row's
+//! T at once; a row whose heartbeat has stopped for [`LEASE`] is taken over by whichever live
+//! process gets to it first, which re-matches from its T. Matching is idempotent, so events
+//! matched twice change nothing; re-matching starts [`MARGIN`] early in case a clock stepped.
 
 use super::{Matcher, Work, done_signal, work_for};
 use crate::domain::{TenantId, Timestamp};
 use crate::matching::session::SessionEvent;
-use crate::storage::sessions::{self, ScanPosition};
+use crate::storage::sessions::{self, NEVER, ScanPosition};
 use chrono::{DateTime, Utc};
 use sea_orm::DbErr;
 use std::time::Duration;
 
-/// How often the checkpoint is written.
+/// How often the checkpoint is written (and dead processes looked for).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+/// How long a process's heartbeat may stop before its checkpoint is taken over: several
+/// missed writes, so that a slow second or a short database outage takes nothing over.
+pub const LEASE: chrono::Duration = chrono::Duration::seconds(5);
 /// Re-matched before the checkpoint too, in case the clock stepped back.
 const MARGIN: chrono::Duration = chrono::Duration::seconds(5);
 /// Events per recovery page; a page is matched before the next is read.
 const PAGE: u64 = 2000;
 
-/// Starts recovery and the checkpoint writer in the background.
-pub(super) fn start(matcher: Matcher) {
-    actix::spawn(async move {
-        let since = retrying("read the matching checkpoint", LONGEST_WAIT, || async {
-            Ok(sessions::checkpoint(&matcher.db)
-                .await?
-                .map_or(NEVER, |checkpoint| checkpoint - MARGIN))
-        })
-        .await;
-        // Held until the scan is done, so that no checkpoint written meanwhile passes
-        // `since`; the writer can start at once.
-        let hold = matcher
-            .in_flight
-            .hold(Timestamp::from_millis(since.timestamp_millis()).unwrap_or_else(Timestamp::now));
-        start_checkpoints(matcher.clone());
-        let count = retrying("start-up recovery", LONGEST_WAIT, || {
-            received_since(&matcher, since)
-        })
-        .await;
-        drop(hold);
-        if count > 0 {
-            tracing::info!(events = count, "start-up recovery re-matched events");
-        }
+/// Starts the re-match of what this node's previous run left (`recover_from`, found when
+/// its checkpoint was registered) and the checkpoint writer, in the background.
+pub(super) fn start(matcher: Matcher, recover_from: Option<DateTime<Utc>>) {
+    // Held until the scan is done, so that no checkpoint written meanwhile passes it; taken
+    // before the writer starts.
+    let recovery = recover_from.map(|since| {
+        let since = if since == NEVER {
+            NEVER
+        } else {
+            since - MARGIN
+        };
+        (since, hold(&matcher, since))
     });
+    start_checkpoints(matcher.clone());
+    if let Some((since, hold)) = recovery {
+        actix::spawn(rematch(matcher, since, hold, "start-up recovery"));
+    }
 }
 
-/// Before any checkpoint: every stored event is re-matched. The Unix epoch rather than
-/// chrono's minimum, which PostgreSQL's timestamps cannot hold; no accepted event is older.
-const NEVER: DateTime<Utc> = DateTime::UNIX_EPOCH;
+/// Keeps the checkpoint at or before `since` while it lives.
+fn hold(matcher: &Matcher, since: DateTime<Utc>) -> std::sync::Arc<super::Token> {
+    matcher
+        .in_flight
+        .hold(Timestamp::from_millis(since.timestamp_millis()).unwrap_or_else(Timestamp::now))
+}
+
+/// Re-matches everything received since `since`, retrying until it succeeds, then lets the
+/// checkpoint pass.
+async fn rematch(
+    matcher: Matcher,
+    since: DateTime<Utc>,
+    hold: std::sync::Arc<super::Token>,
+    what: &'static str,
+) {
+    let count = retrying(what, LONGEST_WAIT, || received_since(&matcher, since)).await;
+    drop(hold);
+    if count > 0 {
+        tracing::info!(events = count, "{what} re-matched events");
+    }
+}
 
 /// The longest wait between two attempts at start-up.
 const LONGEST_WAIT: Duration = Duration::from_secs(10);
@@ -126,25 +143,67 @@ async fn scan(matcher: &Matcher, since: DateTime<Utc>, kind: Kind) -> Result<u64
     }
 }
 
+/// Every second: writes this node's checkpoint (its heartbeat), then takes over the
+/// checkpoints of dead nodes. One task does both in turn, so a checkpoint computed before a
+/// take-over's hold can never be written after the take-over moved the row back.
 fn start_checkpoints(matcher: Matcher) {
     actix::spawn(async move {
         let mut interval = tokio::time::interval(CHECKPOINT_EVERY);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_written: Option<Timestamp> = None;
         loop {
             interval.tick().await;
             // Stop with the server: this task holds the last handle once the rest is gone.
             if std::sync::Arc::strong_count(&matcher.shards) == 1 {
+                release(&matcher).await;
                 return;
             }
-            let matched_before = matcher.in_flight.matched_before();
-            if last_written == Some(matched_before) {
+            let matched_before = matcher.in_flight.matched_before().as_datetime();
+            if let Err(err) =
+                sessions::save_checkpoint(&matcher.db, &matcher.node, matched_before, Utc::now())
+                    .await
+            {
+                tracing::warn!(error = %err, "cannot save the matching checkpoint");
                 continue;
             }
-            match sessions::save_checkpoint(&matcher.db, matched_before.as_datetime()).await {
-                Ok(()) => last_written = Some(matched_before),
-                Err(err) => tracing::warn!(error = %err, "cannot save the matching checkpoint"),
-            }
+            take_over_dead(&matcher).await;
         }
     });
+}
+
+/// Takes over the checkpoints whose heartbeat stopped and re-matches from the earliest, in
+/// the background.
+async fn take_over_dead(matcher: &Matcher) {
+    let mut held = None;
+    let now = Utc::now();
+    let taken =
+        sessions::take_over_checkpoints(&matcher.db, &matcher.node, now - LEASE, now, |earliest| {
+            let since = if earliest == NEVER {
+                NEVER
+            } else {
+                earliest - MARGIN
+            };
+            held = Some((since, hold(matcher, since)));
+            matcher.in_flight.matched_before().as_datetime()
+        })
+        .await;
+    match (taken, held) {
+        (Ok(Some(_)), Some((since, hold))) => {
+            crate::metrics::CHECKPOINTS_TAKEN_OVER.add(1);
+            tracing::info!(since = %since, "took over the matching checkpoint of a stopped process");
+            actix::spawn(rematch(matcher.clone(), since, hold, "take-over recovery"));
+        }
+        (Err(err), _) => tracing::warn!(error = %err, "cannot look for stopped processes"),
+        _ => {}
+    }
+}
+
+/// The server is stopping: what is still queued goes unmatched, so the checkpoint is given
+/// up (a heartbeat at the epoch) for the next process to take over at once.
+async fn release(matcher: &Matcher) {
+    let matched_before = matcher.in_flight.matched_before().as_datetime();
+    if let Err(err) =
+        sessions::save_checkpoint(&matcher.db, &matcher.node, matched_before, NEVER).await
+    {
+        tracing::warn!(error = %err, "cannot release the matching checkpoint");
+    }
 }

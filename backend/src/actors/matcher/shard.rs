@@ -12,18 +12,20 @@
 //! (loaded before the erasure) and puts its sessions back in memory when it ends.
 
 use super::goal_cache::{GoalCache, TenantGoals};
-use super::hot_copy::{Evicted, HotCopies};
+use super::hot_copy::{Currency, Evicted, HotCopies};
 use super::messages::{ForgetGoal, Process, Purge, SessionKey, Shutdown, Work};
 use super::round::{self, Piece};
-use super::store::{LoadedSession, SessionStore, StoreLimits};
+use super::store::{LoadedSession, Residency, SessionStore, StoreLimits};
 use crate::auth::TenantScope;
 use crate::domain::{TenantId, Timestamp};
 use crate::matching::session::{GoalId, SessionEvent, StoredCredits};
 use crate::matching::{Id, Millis, Text};
+use crate::metrics;
 use crate::storage::attributions::{self, ChangeSet, WriteOutcome};
+use crate::storage::session_versions::{self, SessionRow};
 use crate::storage::sessions;
 use actix::prelude::*;
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +36,17 @@ const MAX_ROUND_WORK: usize = 20_000;
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 /// Waits between retries of a failed round: doubling up to the last.
 const RETRY_DELAYS_MS: [u64; 6] = [50, 100, 250, 500, 1000, 2000];
+
+/// A round made ready: its sessions claimed (on PostgreSQL) in the transaction it will
+/// write in, and the ones not resident as they must be, loaded.
+struct Prepared {
+    goals: HashMap<TenantId, Arc<TenantGoals>>,
+    loaded: HashMap<SessionKey, LoadedSession>,
+    /// The round's transaction; `None` when no session takes part.
+    txn: Option<DatabaseTransaction>,
+    /// The version the claim gave, and the sessions it claimed.
+    claimed: Option<(i64, Vec<SessionKey>)>,
+}
 
 /// Where a round's time went, for the debug log.
 #[derive(Debug, Default)]
@@ -105,76 +118,136 @@ impl Shard {
         let mut tenants: Vec<TenantId> = round.iter().map(|w| w.session().tenant).collect();
         tenants.sort_unstable_by_key(|t| t.as_uuid());
         tenants.dedup();
-        // Each session with the fingerprint it is resident under, if it is.
-        let mut sessions: Vec<(SessionKey, Option<u64>)> = round
+        // Each session of the round with how it is resident, if it is.
+        let sessions: Vec<(SessionKey, Option<Residency>)> = round
             .iter()
             .map(Work::session)
             .collect::<HashSet<_>>()
             .into_iter()
-            .map(|key| (key.clone(), self.store.fingerprint(key)))
+            .map(|key| (key.clone(), self.store.residency(key)))
             .collect();
-        sessions.sort_unstable_by(|a, b| (&a.0.name, &a.0.value).cmp(&(&b.0.name, &b.0.value)));
 
         let db = self.db.clone();
         let goal_cache = Arc::clone(&self.goals);
         let copies = self.copies.clone();
         let prepare = async move {
             let mut goals = HashMap::new();
-            for tenant in tenants {
-                goals.insert(tenant, goal_cache.get(&db, tenant).await?);
+            for tenant in &tenants {
+                goals.insert(*tenant, goal_cache.get(&db, *tenant).await?);
             }
-            // Only sessions some active goal uses are worth loading: nothing settles in the
-            // others (their events are read from storage by a later load). A resident one is
-            // loaded again unless it was last used under the tenant's current goals: while
-            // they left its key unused, events went by it.
-            let wanted: Vec<SessionKey> = sessions
+            // Only sessions some active goal uses take part: nothing settles in the others
+            // (their events are read from storage by a later load).
+            let used: Vec<(SessionKey, Option<Residency>)> = sessions
                 .into_iter()
-                .filter(|(key, resident_under)| {
-                    goals.get(&key.tenant).is_some_and(|g| {
-                        g.uses_key(&key.name) && *resident_under != Some(g.fingerprint)
-                    })
+                .filter(|(key, _)| {
+                    goals
+                        .get(&key.tenant)
+                        .is_some_and(|g| g.uses_key(&key.name))
                 })
-                .map(|(key, _)| key)
                 .collect();
+            // A round no session takes part in changes nothing but what a re-evaluation of a
+            // goal gone inactive removes; its transaction waits until there is a change.
+            if used.is_empty() {
+                return Ok(Prepared {
+                    goals,
+                    loaded: HashMap::new(),
+                    txn: None,
+                    claimed: None,
+                });
+            }
+            let txn = attributions::begin_round(&db).await?;
+            let rows: Vec<SessionRow> = used.iter().map(|(key, _)| session_row(key)).collect();
+            let claim = session_versions::claim(&txn, &rows).await?;
+            let versioned = txn.get_database_backend() == DbBackend::Postgres;
+            let latest: HashMap<SessionKey, i64> = used
+                .iter()
+                .zip(&rows)
+                .filter_map(|((key, _), row)| {
+                    Some((key.clone(), claim.previous.get(row).copied().flatten()?))
+                })
+                .collect();
+            // A resident session is used as it is only when it was last used under the
+            // tenant's current goals (while they left its key unused, events went by it) and,
+            // with versions, no other process has settled it since this one did.
+            let mut stale: Vec<SessionKey> = Vec::new();
+            let mut settled_elsewhere = 0;
+            for (key, resident) in &used {
+                let Some(resident) = resident else {
+                    stale.push(key.clone());
+                    continue;
+                };
+                let same_goals =
+                    goals.get(&key.tenant).map(|g| g.fingerprint) == Some(resident.fingerprint);
+                let latest_version = !versioned
+                    || (resident.version.is_some() && resident.version == latest.get(key).copied());
+                if !latest_version && resident.version.is_some() {
+                    settled_elsewhere += 1;
+                }
+                if !(same_goals && latest_version) {
+                    stale.push(key.clone());
+                }
+            }
             let mut loaded = match &copies {
                 Some(copies) => {
                     let fingerprints = goals.iter().map(|(t, g)| (*t, g.fingerprint)).collect();
-                    copies.take(&wanted, &fingerprints).await
+                    let currency = if versioned {
+                        Currency::Versions(&latest)
+                    } else {
+                        Currency::Incarnation
+                    };
+                    copies.take(&stale, &fingerprints, currency).await
                 }
                 None => HashMap::new(),
             };
-            let from_database: Vec<SessionKey> = wanted
+            let from_database: Vec<SessionKey> = stale
                 .into_iter()
                 .filter(|key| !loaded.contains_key(key))
                 .collect();
-            loaded.extend(load_sessions(&db, &goals, from_database).await?);
-            Ok::<_, DbErr>((goals, loaded))
+            metrics::SESSIONS_SETTLED_ELSEWHERE.add(settled_elsewhere);
+            metrics::SESSIONS_FROM_COPIES.add(loaded.len());
+            metrics::SESSIONS_FROM_DATABASE.add(from_database.len());
+            loaded.extend(load_sessions(&txn, &goals, from_database).await?);
+            let claimed = used.into_iter().map(|(key, _)| key).collect();
+            Ok::<_, DbErr>(Prepared {
+                goals,
+                loaded,
+                txn: Some(txn),
+                claimed: versioned.then_some((claim.version, claimed)),
+            })
         };
         ctx.spawn(prepare.into_actor(self).then(move |prepared, act, _| {
             let mut timing = RoundTiming {
                 pieces: round.len(),
-                loaded: prepared.as_ref().map_or(0, |(_, loaded)| loaded.len()),
+                loaded: prepared.as_ref().map_or(0, |p| p.loaded.len()),
                 prepare: started.elapsed(),
                 ..RoundTiming::default()
             };
-            let computed = prepared.map(|(goals, loaded)| act.apply(&round, &goals, loaded));
+            let computed = prepared.map(|prepared| {
+                let (sets, touched) = act.apply(&round, &prepared.goals, prepared.loaded);
+                (sets, touched, prepared.txn, prepared.claimed)
+            });
             timing.apply = started.elapsed() - timing.prepare;
             let db = act.db.clone();
             async move {
-                match computed {
-                    Ok((sets, touched)) => {
-                        let outcome = if sets.iter().all(|s| s.changes.is_empty()) {
-                            Ok(WriteOutcome::Written)
-                        } else {
-                            attributions::write_changes(&db, &sets).await
-                        };
-                        (outcome, touched)
+                let (sets, touched, txn, claimed) = match computed {
+                    Ok(computed) => computed,
+                    Err(err) => return (Err(err), Vec::new(), None),
+                };
+                let txn = match txn {
+                    Some(txn) => txn,
+                    None if sets.iter().all(|set| set.changes.is_empty()) => {
+                        return (Ok(WriteOutcome::Written), touched, claimed);
                     }
-                    Err(err) => (Err(err), Vec::new()),
-                }
+                    None => match attributions::begin_round(&db).await {
+                        Ok(txn) => txn,
+                        Err(err) => return (Err(err), touched, claimed),
+                    },
+                };
+                let outcome = attributions::write_changes(txn, &sets).await;
+                (outcome, touched, claimed)
             }
             .into_actor(act)
-            .map(move |(outcome, touched), act, ctx| {
+            .map(move |(outcome, touched, claimed), act, ctx| {
                 let write = started.elapsed() - timing.prepare - timing.apply;
                 tracing::debug!(
                     pieces = timing.pieces,
@@ -184,7 +257,7 @@ impl Shard {
                     write_ms = write.as_secs_f64() * 1e3,
                     "matching round"
                 );
-                act.finish(round, outcome, touched, ctx)
+                act.finish(round, outcome, touched, claimed, ctx)
             })
         }));
     }
@@ -216,16 +289,15 @@ impl Shard {
             now,
             Timestamp::now().as_millis(),
         );
-        let sets = applied
-            .changes
-            .into_iter()
-            .map(|(tenant, changes)| ChangeSet {
-                tenant: TenantScope::authenticated(tenant),
-                revisions: goals
-                    .get(&tenant)
-                    .map(|g| g.revisions.clone())
-                    .unwrap_or_default(),
-                changes,
+        // One set per tenant of the round, changed or not: the write checks every tenant's
+        // goals (see `attributions::write_changes`).
+        let mut changes: HashMap<TenantId, Vec<_>> = applied.changes.into_iter().collect();
+        let sets = goals
+            .iter()
+            .map(|(tenant, tenant_goals)| ChangeSet {
+                tenant: TenantScope::authenticated(*tenant),
+                revisions: tenant_goals.revisions.clone(),
+                changes: changes.remove(tenant).unwrap_or_default(),
             })
             .collect();
         (sets, applied.touched)
@@ -236,13 +308,21 @@ impl Shard {
         round: Vec<Work>,
         outcome: Result<WriteOutcome, DbErr>,
         touched: Vec<SessionKey>,
+        claimed: Option<(i64, Vec<SessionKey>)>,
         ctx: &mut Context<Self>,
     ) {
         match outcome {
             Ok(WriteOutcome::Written) => {
                 self.failures = 0;
+                metrics::MATCHING_ROUNDS.add(1);
                 for key in &touched {
                     self.store.refresh_size(key);
+                }
+                // The round's sessions now hold what their rows' new version stands for.
+                if let Some((version, claimed)) = claimed {
+                    for key in &claimed {
+                        self.store.set_version(key, version);
+                    }
                 }
                 // Dropping the round releases its tokens: those events are matched.
                 drop(round);
@@ -413,7 +493,7 @@ impl Handler<ForgetGoal> for Shard {
 /// Reads sessions from the database: their events inside the tenant's horizon and the
 /// attributions stored for their conversions.
 async fn load_sessions(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     goals: &HashMap<TenantId, Arc<TenantGoals>>,
     absent: Vec<SessionKey>,
 ) -> Result<HashMap<SessionKey, LoadedSession>, DbErr> {
@@ -490,4 +570,13 @@ async fn load_sessions(
         }
     }
     Ok(loaded)
+}
+
+/// A session as its `session_versions` row names it.
+fn session_row(key: &SessionKey) -> SessionRow {
+    (
+        key.tenant.as_uuid(),
+        key.name.to_string(),
+        key.value.to_string(),
+    )
 }

@@ -48,6 +48,8 @@ pub struct LoadedSession {
     pub events: Vec<SessionEvent>,
     /// (goal, conversion event id, credits).
     pub credits: Vec<(GoalId, Id, StoredCredits)>,
+    /// The version it was kept at (a hot copy's); `None` when read from the events.
+    pub version: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -58,10 +60,25 @@ struct Resident {
     last_used: Instant,
     /// The tenant's goal fingerprint when the session was last used (for its hot copy).
     fingerprint: u64,
+    /// The session's version in PostgreSQL as of the last round that committed with it
+    /// (`storage::session_versions`); `None` before one has, and on SQLite.
+    version: Option<i64>,
     /// As last measured by [`Session::approx_bytes`].
     bytes: usize,
     /// The last round that used the session (see [`SessionStore::begin_round`]).
     round: u64,
+}
+
+/// What a resident session is sound under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Residency {
+    /// The goal fingerprint it was last used under. A session is only sound under that
+    /// fingerprint: while a tenant's goals left its key unused, its events went by it (see
+    /// `round::apply`).
+    pub fingerprint: u64,
+    /// Its version in PostgreSQL when last committed; sound only while that is still the
+    /// latest (no other process has settled the session since).
+    pub version: Option<i64>,
 }
 
 /// A resident session as a round's piece of work finds it.
@@ -102,11 +119,19 @@ impl SessionStore {
         self.sessions.contains_key(key)
     }
 
-    /// The goal fingerprint a resident session was last used under; `None` when it is not
-    /// resident. A session is only sound under that fingerprint: while a tenant's goals left
-    /// its key unused, its events went by it (see `round::apply`).
-    pub fn fingerprint(&self, key: &SessionKey) -> Option<u64> {
-        self.sessions.get(key).map(|resident| resident.fingerprint)
+    /// How a session is resident; `None` when it is not.
+    pub fn residency(&self, key: &SessionKey) -> Option<Residency> {
+        self.sessions.get(key).map(|resident| Residency {
+            fingerprint: resident.fingerprint,
+            version: resident.version,
+        })
+    }
+
+    /// Records the version a committed round gave a resident session.
+    pub fn set_version(&mut self, key: &SessionKey, version: i64) {
+        if let Some(resident) = self.sessions.get_mut(key) {
+            resident.version = Some(version);
+        }
     }
 
     /// Starts a new round, for [`Entered::first_in_round`].
@@ -145,6 +170,7 @@ impl SessionStore {
         now: Instant,
         fingerprint: u64,
     ) {
+        let version = loaded.version;
         let key = SessionKey {
             tenant: key.tenant,
             name: self.interner.intern(&key.name),
@@ -167,6 +193,7 @@ impl SessionStore {
                 pair,
                 last_used: now,
                 fingerprint,
+                version,
                 bytes,
                 round: self.round,
             }),
@@ -194,7 +221,12 @@ impl SessionStore {
         let (key, resident) = self.sessions.remove_entry(key)?;
         self.bytes -= resident.bytes.min(self.bytes);
 
-        Some((key, resident.session, resident.fingerprint))
+        Some(Evicted {
+            key,
+            session: resident.session,
+            fingerprint: resident.fingerprint,
+            version: resident.version,
+        })
     }
 
     /// Least recently used sessions leave until the store is back under 90% of its budget;
@@ -335,6 +367,7 @@ mod tests {
         LoadedSession {
             events: ids.iter().map(|id| detection(id)).collect(),
             credits: Vec::new(),
+            version: None,
         }
     }
 
@@ -397,11 +430,34 @@ mod tests {
     #[test]
     fn a_session_remembers_the_fingerprint_it_was_last_used_under() {
         let mut store = store(usize::MAX);
-        assert_eq!(store.fingerprint(&key("a")), None);
+        let fingerprint = |store: &SessionStore| store.residency(&key("a")).map(|r| r.fingerprint);
+        assert_eq!(fingerprint(&store), None);
         store.admit(key("a"), loaded(&["d-1"]), Instant::now(), 7);
-        assert_eq!(store.fingerprint(&key("a")), Some(7));
+        assert_eq!(fingerprint(&store), Some(7));
         assert!(store.enter(&key("a"), None, Instant::now(), 9).is_some());
-        assert_eq!(store.fingerprint(&key("a")), Some(9));
+        assert_eq!(fingerprint(&store), Some(9));
+    }
+
+    #[test]
+    fn a_session_keeps_the_version_it_came_with_or_was_last_committed_at() {
+        let mut store = store(usize::MAX);
+        let mut copy = loaded(&["d-1"]);
+        copy.version = Some(4);
+        store.admit(key("a"), copy, Instant::now(), 7);
+        assert_eq!(store.residency(&key("a")).and_then(|r| r.version), Some(4));
+        store.set_version(&key("a"), 9);
+        assert_eq!(store.residency(&key("a")).and_then(|r| r.version), Some(9));
+        store.admit(key("b"), loaded(&["d-2"]), Instant::now(), 7);
+        assert_eq!(store.residency(&key("b")).and_then(|r| r.version), None);
+        let evicted = store.evict_idle(Instant::now() + Duration::from_secs(3600));
+        let version_of = |value: &str| {
+            evicted
+                .iter()
+                .find(|e| &*e.key.value == value)
+                .map(|e| e.version)
+        };
+        assert_eq!(version_of("a"), Some(Some(9)));
+        assert_eq!(version_of("b"), Some(None));
     }
 
     #[test]
@@ -424,7 +480,7 @@ mod tests {
         );
         let evicted = store.enforce_budget();
         assert_eq!(evicted.len(), 1);
-        assert_eq!(&*evicted[0].0.value, "b");
+        assert_eq!(&*evicted[0].key.value, "b");
         assert!(store.contains(&key("a")));
         assert!(!store.contains(&key("b")));
         assert!(store.bytes() <= one * 3 + one / 2);

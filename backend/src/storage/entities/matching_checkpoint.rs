@@ -1,4 +1,5 @@
-//! `matching_checkpoint`: every event received before `received_before` has been matched.
+//! `matching_checkpoint`: one row per server process (`id`): every event it received before
+//! `received_before` has been matched, and it was alive at `heartbeat_at`.
 
 use sea_orm::entity::prelude::*;
 
@@ -8,6 +9,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub received_before: DateTimeUtc,
+    pub heartbeat_at: DateTimeUtc,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
