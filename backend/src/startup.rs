@@ -6,6 +6,7 @@ use crate::actors::matcher::{Matcher, MatcherConfig};
 use crate::actors::purge::{self, PurgeConfig};
 use crate::auth::jwt::{self, JwtKeys};
 use crate::cache::{CacheError, HotStore};
+use crate::cluster::{self, Change, Heard};
 use crate::config::Settings;
 use crate::ingest::Ingestor;
 use crate::ingest::policy_cache::PolicyCache;
@@ -48,6 +49,22 @@ fn node_id(settings: &Settings, address: SocketAddr) -> String {
             .filter(|name| !name.is_empty())
             .unwrap_or_else(|| "localhost".to_owned());
         format!("{hostname}:{}", address.port())
+    })
+}
+
+/// Drops this process's cached goals and policies when another process changes them.
+fn hear_changes(database_url: String, ingest: &Ingestor) -> cluster::Subscription {
+    let (policies, matcher) = (Arc::clone(&ingest.policies), ingest.matcher.clone());
+    cluster::listen(database_url, move |heard| match heard {
+        Heard::Change(Change::Goals(tenant)) => matcher.goals_changed_elsewhere(tenant),
+        Heard::Change(Change::Policy(tenant)) => {
+            policies.invalidate(tenant);
+            matcher.goals_changed_elsewhere(tenant);
+        }
+        Heard::MissedSome => {
+            policies.invalidate_all();
+            matcher.all_goals_outdated();
+        }
     })
 }
 
@@ -118,12 +135,17 @@ impl Application {
             interval: settings.retention_purge_interval,
             batch_rows: settings.retention_purge_batch_rows,
         };
+        let changes = settings
+            .database_url
+            .as_ref()
+            .map(|url| hear_changes(url.expose().to_owned(), &ingest));
         let state = web::Data::new(AppState {
             db,
             hot,
             jwt,
             ingest,
             settings,
+            changes,
         });
         // The purge lives as long as the server's state: it stops once the server has.
         let shared = state.clone().into_inner();

@@ -2,6 +2,7 @@
 
 use crate::auth::jwt::JwtKeys;
 use crate::cache::HotStore;
+use crate::cluster::Subscription;
 use crate::config::Settings;
 use crate::ingest::Ingestor;
 use sea_orm::DatabaseConnection;
@@ -13,4 +14,7 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub ingest: Ingestor,
     pub settings: Settings,
+    /// Hearing of other processes' goal and policy changes (PostgreSQL only); stops with the
+    /// server.
+    pub changes: Option<Subscription>,
 }

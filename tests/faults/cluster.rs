@@ -121,6 +121,55 @@ async fn a_process_holding_an_outdated_session_reads_it_again() {
     assert!(counter(&app.base_url, "sightline_sessions_settled_elsewhere_total").await >= 5);
 }
 
+/// A consent policy changed through one process applies at once on the others: within well
+/// under the 5 s their cached copy would last, an event another process accepts is stored
+/// without its keys, as the new policy says.
+#[actix_web::test]
+async fn a_policy_changed_through_one_process_applies_at_once_on_another() {
+    let app = TestApp::spawn_process(SERVER).await;
+    let other = app.start_sibling(SERVER);
+    let owner = app.signup().await;
+    let (_, key) = app.create_api_key(&owner.token, &["ingest", "read"]).await;
+    // The other process reads (and caches) the policy in force: keys kept.
+    send(&other.base_url, &key, vec![detection("before", "s-1")]).await;
+    app.put(
+        "/v1/consent-policy",
+        Some(&owner.token),
+        &json!({"default": "denied", "strip_keys_without_consent": true}),
+    )
+    .await
+    .expect(200);
+    let changed = std::time::Instant::now();
+    let mut attempt = 0;
+    loop {
+        let id = format!("after-{attempt}");
+        send(&other.base_url, &key, vec![detection(&id, "s-1")]).await;
+        let stripped = app
+            .count(&format!(
+                "SELECT count(*) FROM detections WHERE event_id = '{id}' AND consent = 'denied' \
+                 AND \"keys\" IS NULL"
+            ))
+            .await;
+        if stripped == 1 {
+            break;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(2),
+            "the other process still kept keys {:?} after the change",
+            changed.elapsed()
+        );
+        attempt += 1;
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM detections WHERE event_id = 'before' AND \"keys\" IS NOT NULL"
+        )
+        .await,
+        1
+    );
+}
+
 /// Sends `events` to the process at `base_url`, expecting every one accepted.
 async fn send(base_url: &str, key: &str, events: Vec<Value>) {
     let count = events.len();

@@ -1,8 +1,9 @@
 //! Tenant policies cached in process for the ingest path, so that a request does not read
 //! them from the database every time.
 //!
-//! A change made through this process invalidates its entry at once. Entries also expire
-//! after a few seconds, which bounds how long another process can keep an old policy.
+//! A change made through this process invalidates its entry at once, one made through another
+//! as soon as this process hears of it (`crate::cluster`). Entries also expire after a few
+//! seconds, which bounds how long a process that missed the news keeps an old policy.
 
 use crate::domain::TenantId;
 use crate::domain::policy::TenantPolicy;
@@ -36,6 +37,11 @@ impl PolicyCache {
     /// Forgets the tenant's entry; the next request reads the database.
     pub fn invalidate(&self, tenant: TenantId) {
         self.lock().remove(&tenant);
+    }
+
+    /// Forgets every entry.
+    pub fn invalidate_all(&self) {
+        self.lock().clear();
     }
 
     fn cached(&self, tenant: TenantId) -> Option<TenantPolicy> {

@@ -1,7 +1,8 @@
 //! Each tenant's goals as matching uses them, cached in process.
 //!
-//! A change made through this process invalidates the tenant at once; entries also expire
-//! after a few seconds. A stale entry can cost a retry, never a wrong row: attribution writes
+//! A change made through this process invalidates the tenant at once, one made through another
+//! as soon as this process hears of it (`crate::cluster`); entries also expire after a few
+//! seconds. A stale entry can cost a retry, never a wrong row: attribution writes
 //! check the goals' revisions.
 
 use crate::auth::TenantScope;
@@ -151,6 +152,12 @@ impl GoalCache {
         let mut entries = self.lock();
         self.generation.fetch_add(1, Ordering::SeqCst);
         entries.remove(&tenant);
+    }
+
+    pub fn invalidate_all(&self) {
+        let mut entries = self.lock();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        entries.clear();
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<TenantId, (Arc<TenantGoals>, Instant)>> {

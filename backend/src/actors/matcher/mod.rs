@@ -24,6 +24,7 @@ pub use messages::SessionKey;
 pub use reevaluation::Progress;
 
 use crate::cache::HotStore;
+use crate::cluster::{self, Change};
 use crate::domain::TenantId;
 use crate::domain::events::{Consent, EventBody};
 use crate::ingest::policy_cache::PolicyCache;
@@ -177,6 +178,7 @@ impl Matcher {
     /// re-evaluate it in the background.
     pub fn goal_changed(&self, tenant: TenantId, goal_id: GoalId) {
         self.goals.invalidate(tenant);
+        cluster::announce(&self.db, Change::Goals(tenant));
         for address in &self.shards.addresses {
             address.do_send(ForgetGoal { tenant, goal_id });
         }
@@ -188,6 +190,19 @@ impl Matcher {
     /// fingerprint, under which resident sessions are read again from storage before use.
     pub fn policy_changed(&self, tenant: TenantId) {
         self.goals.invalidate(tenant);
+        cluster::announce(&self.db, Change::Policy(tenant));
+    }
+
+    /// Another process changed the tenant's goals or policies (see [`crate::cluster`]): the
+    /// cached goals are read again. Resident sessions follow by the goal fingerprint, and
+    /// the re-evaluation is that process's.
+    pub fn goals_changed_elsewhere(&self, tenant: TenantId) {
+        self.goals.invalidate(tenant);
+    }
+
+    /// Changes of other processes may have gone unheard: every tenant's goals are read again.
+    pub fn all_goals_outdated(&self) {
+        self.goals.invalidate_all();
     }
 
     /// An identity's events were erased from storage (committed): forget them everywhere in
