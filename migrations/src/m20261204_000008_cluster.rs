@@ -9,6 +9,9 @@
 //! - `matching_checkpoint.heartbeat_at`: each process keeps a checkpoint row of its own and
 //!   touches it every second; a row whose heartbeat stops is taken over by another process,
 //!   which re-matches what the dead one may have left unmatched.
+//! - `goal_reevaluations`: the re-evaluation a goal change asks for, written in the change's
+//!   transaction, run by whichever process holds its lease, its progress (a cursor over the
+//!   sessions) kept so that another process resumes it when that one dies.
 //!
 //! The sequence and the row-level security are PostgreSQL's; SQLite (one process, the
 //! embedded default) gets the table and the column only.
@@ -72,6 +75,65 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(GoalReevaluations::Table)
+                    .col(
+                        ColumnDef::new(GoalReevaluations::TenantId)
+                            .uuid()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(GoalReevaluations::GoalId).uuid().not_null())
+                    .col(
+                        ColumnDef::new(GoalReevaluations::Revision)
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(GoalReevaluations::Status)
+                            .string_len(16)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(GoalReevaluations::SessionsTotal)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(GoalReevaluations::SessionsDone)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(GoalReevaluations::Cursor).text().null())
+                    .col(
+                        ColumnDef::new(GoalReevaluations::Owner)
+                            .string_len(64)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(GoalReevaluations::LeaseUntil)
+                            .timestamp_with_time_zone()
+                            .null(),
+                    )
+                    .primary_key(
+                        Index::create()
+                            .col(GoalReevaluations::TenantId)
+                            .col(GoalReevaluations::GoalId),
+                    )
+                    // A deleted goal needs no re-evaluation: its rows went with it.
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(
+                                GoalReevaluations::Table,
+                                (GoalReevaluations::TenantId, GoalReevaluations::GoalId),
+                            )
+                            .to(Goals::Table, (Goals::TenantId, Goals::Id))
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
         // The checkpoint rows written before this migration belong to no running process:
         // the epoch makes them taken over at the first start.
         manager
@@ -98,6 +160,13 @@ impl MigrationTrait for Migration {
                          USING (true) WITH CHECK (true);
                      CREATE POLICY tenant_isolation ON session_versions TO sightline_app
                          USING (tenant_id = {CURRENT_TENANT})
+                         WITH CHECK (tenant_id = {CURRENT_TENANT});
+                     ALTER TABLE goal_reevaluations ENABLE ROW LEVEL SECURITY;
+                     ALTER TABLE goal_reevaluations FORCE ROW LEVEL SECURITY;
+                     CREATE POLICY background_jobs ON goal_reevaluations TO sightline_worker
+                         USING (true) WITH CHECK (true);
+                     CREATE POLICY tenant_isolation ON goal_reevaluations TO sightline_app
+                         USING (tenant_id = {CURRENT_TENANT})
                          WITH CHECK (tenant_id = {CURRENT_TENANT});"
                 ))
                 .await?;
@@ -119,6 +188,9 @@ impl MigrationTrait for Migration {
                     .drop_column(MatchingCheckpoint::HeartbeatAt)
                     .to_owned(),
             )
+            .await?;
+        manager
+            .drop_table(Table::drop().table(GoalReevaluations::Table).to_owned())
             .await?;
         manager
             .drop_table(Table::drop().table(SessionVersions::Table).to_owned())
@@ -146,5 +218,26 @@ enum MatchingCheckpoint {
 #[derive(DeriveIden)]
 enum Tenants {
     Table,
+    Id,
+}
+
+#[derive(DeriveIden)]
+enum GoalReevaluations {
+    Table,
+    TenantId,
+    GoalId,
+    Revision,
+    Status,
+    SessionsTotal,
+    SessionsDone,
+    Cursor,
+    Owner,
+    LeaseUntil,
+}
+
+#[derive(DeriveIden)]
+enum Goals {
+    Table,
+    TenantId,
     Id,
 }

@@ -170,6 +170,72 @@ async fn a_policy_changed_through_one_process_applies_at_once_on_another() {
     );
 }
 
+/// A goal re-evaluation whose process died is claimed by a live one once its lease has run
+/// out, and goes on after the cursor it recorded, not from the start.
+#[actix_web::test]
+async fn an_abandoned_reevaluation_is_resumed_after_its_cursor_by_another_process() {
+    let mut app = TestApp::spawn_process(SERVER).await;
+    let owner = app.signup().await;
+    let (_, key) = app.create_api_key(&owner.token, &["ingest", "read"]).await;
+    let goal = json!({"name": "g", "detection_labels": ["barcode"], "conversion_name": "purchase",
+                      "key": "session_token", "window_seconds": 3600});
+    app.create_goal(&owner.token, &goal).await;
+    let sessions: Vec<String> = (0..10).map(|i| format!("s-{i}")).collect();
+    let events = sessions
+        .iter()
+        .flat_map(|s| {
+            [
+                detection(&format!("d-{s}"), s),
+                conversion(&format!("c-{s}"), s),
+            ]
+        })
+        .collect();
+    send(&app.base_url, &key, events).await;
+    for s in &sessions {
+        app.await_credits(&key, &format!("c-{s}"), &[(&format!("d-{s}"), "direct")])
+            .await;
+    }
+    app.kill_process();
+    // As a run that died after the first five sessions leaves it: its lease lapsed, its
+    // cursor at the fifth; and as if its rows were never written. The dead process had
+    // matched everything it received (so restarting re-matches nothing).
+    for sql in [
+        "UPDATE matching_checkpoint SET received_before = now() + interval '1 hour'",
+        "DELETE FROM attributions",
+        "UPDATE goal_reevaluations SET status = 'running', owner = 'a-dead-process', \
+         lease_until = now() - interval '1 minute', cursor = 's-4', sessions_done = 5, \
+         sessions_total = 10",
+    ] {
+        app.count(&format!(
+            "WITH done AS ({sql} RETURNING 1) SELECT count(*) FROM done"
+        ))
+        .await;
+    }
+    let other = app.start_sibling(SERVER);
+    // Reads go to the live process.
+    app.base_url = other.base_url.clone();
+
+    support::eventually("the re-evaluation to be done", || async {
+        let done = app
+            .count(
+                "SELECT count(*) FROM goal_reevaluations WHERE status = 'done' \
+                 AND sessions_done = 10 AND sessions_total = 10 AND owner <> 'a-dead-process'",
+            )
+            .await;
+        (done == 1).then_some(())
+    })
+    .await;
+    for (i, s) in sessions.iter().enumerate() {
+        let expected = if i > 4 {
+            vec![(format!("d-{s}"), "direct".to_owned())]
+        } else {
+            Vec::new()
+        };
+        assert_eq!(app.credits(&key, &format!("c-{s}")).await, expected, "{s}");
+    }
+    drop(other);
+}
+
 /// Sends `events` to the process at `base_url`, expecting every one accepted.
 async fn send(base_url: &str, key: &str, events: Vec<Value>) {
     let count = events.len();

@@ -2,13 +2,13 @@
 //! analysts read them too.
 
 use super::{CONTROL_BODY_LIMIT, read_json};
-use crate::actors::matcher::Progress;
 use crate::auth::Caller;
 use crate::domain::Role;
 use crate::domain::goals::GoalSpec;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::storage::goals::{self, GoalView};
+use crate::storage::reevaluations::{self, Progress};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -39,15 +39,19 @@ async fn create(
         .ingest
         .matcher
         .goal_changed(caller.tenant().id(), goal.id);
-    Ok(HttpResponse::Created().json(with_progress(&state, goal)))
+    Ok(HttpResponse::Created().json(with_progress(&state, caller.tenant(), goal).await?))
 }
 
 async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require_member(Role::can_read_events)?;
+    let mut progress = reevaluations::progress(&state.db, caller.tenant()).await?;
     let goals: Vec<GoalResponse> = goals::list(&state.db, caller.tenant())
         .await?
         .into_iter()
-        .map(|goal| with_progress(&state, goal))
+        .map(|goal| GoalResponse {
+            reevaluation: progress.remove(&goal.id),
+            goal,
+        })
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "goals": goals })))
 }
@@ -61,7 +65,7 @@ async fn get(
     let goal = goals::get(&state.db, caller.tenant(), id.into_inner())
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok().json(with_progress(&state, goal)))
+    Ok(HttpResponse::Ok().json(with_progress(&state, caller.tenant(), goal).await?))
 }
 
 async fn replace(
@@ -86,7 +90,7 @@ async fn replace(
         .ingest
         .matcher
         .goal_changed(caller.tenant().id(), goal.id);
-    Ok(HttpResponse::Ok().json(with_progress(&state, goal)))
+    Ok(HttpResponse::Ok().json(with_progress(&state, caller.tenant(), goal).await?))
 }
 
 async fn delete(
@@ -104,8 +108,8 @@ async fn delete(
     }
 }
 
-/// A goal with the state of its latest re-evaluation (`null` when this server process has
-/// not re-evaluated it).
+/// A goal with the state of its latest re-evaluation, as the processes running it record it
+/// (see `storage::reevaluations`).
 #[derive(Debug, serde::Serialize)]
 struct GoalResponse {
     #[serde(flatten)]
@@ -113,7 +117,13 @@ struct GoalResponse {
     reevaluation: Option<Progress>,
 }
 
-fn with_progress(state: &AppState, goal: GoalView) -> GoalResponse {
-    let reevaluation = state.ingest.matcher.progress(goal.id);
-    GoalResponse { goal, reevaluation }
+async fn with_progress(
+    state: &AppState,
+    tenant: &crate::auth::TenantScope,
+    goal: GoalView,
+) -> Result<GoalResponse, ApiError> {
+    let reevaluation = reevaluations::progress(&state.db, tenant)
+        .await?
+        .remove(&goal.id);
+    Ok(GoalResponse { goal, reevaluation })
 }

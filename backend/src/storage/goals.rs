@@ -4,6 +4,7 @@ use super::TenantScope;
 use super::attributions;
 use super::audit::{self, Actor};
 use super::entities::goals;
+use super::reevaluations;
 use super::scoped;
 use crate::domain::Timestamp;
 use crate::domain::goals::GoalSpec;
@@ -87,6 +88,7 @@ pub async fn create(
     set_spec(&mut row, spec);
     let txn = scoped::begin(db, tenant).await?;
     let view = GoalView::from(row.insert(&txn).await?);
+    reevaluations::schedule(&txn, tenant, view.id, 1).await?;
     audit::record(
         &txn,
         tenant,
@@ -156,6 +158,7 @@ pub async fn replace(
     let view = GoalView::from(row.update(&txn).await?);
     // Re-evaluation rebuilds them under the new definition.
     attributions::delete_goal(&txn, tenant, id).await?;
+    reevaluations::schedule(&txn, tenant, id, revision).await?;
     audit::record(
         &txn,
         tenant,

@@ -18,6 +18,7 @@ pub mod members;
 pub mod overview;
 pub mod policies;
 pub mod quality;
+pub mod reevaluations;
 pub mod reports;
 pub mod retention;
 pub mod scoped;

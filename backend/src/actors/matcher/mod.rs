@@ -21,7 +21,6 @@ pub mod store;
 
 pub use goal_cache::matching_goal;
 pub use messages::SessionKey;
-pub use reevaluation::Progress;
 
 use crate::cache::HotStore;
 use crate::cluster::{self, Change};
@@ -36,7 +35,6 @@ use goal_cache::GoalCache;
 use hot_copy::HotCopies;
 use in_flight::{InFlight, Token};
 use messages::{Done, ForgetGoal, Process, Shutdown, Work};
-use reevaluation::ProgressBook;
 use sea_orm::{DatabaseConnection, DbErr};
 use shard::Shard;
 use std::hash::BuildHasher;
@@ -78,7 +76,6 @@ pub struct Matcher {
     db: DatabaseConnection,
     goals: Arc<GoalCache>,
     in_flight: Arc<InFlight>,
-    progress: Arc<ProgressBook>,
     rematch: Arc<rematch::Rematch>,
     /// This process's name in the matching checkpoints (see [`recovery`]).
     node: Arc<str>,
@@ -129,7 +126,6 @@ impl Matcher {
             db,
             goals,
             in_flight: Arc::new(InFlight::default()),
-            progress: Arc::new(ProgressBook::default()),
             rematch: Arc::default(),
             node: Arc::from(node),
         };
@@ -214,11 +210,6 @@ impl Matcher {
         erased: crate::storage::erasure::ErasedEvents,
     ) -> tokio::sync::oneshot::Receiver<()> {
         erasure::start(self.clone(), tenant, erased)
-    }
-
-    /// The re-evaluation state of a goal, when this process has re-evaluated it.
-    pub fn progress(&self, goal_id: GoalId) -> Option<Progress> {
-        self.progress.get(goal_id)
     }
 }
 

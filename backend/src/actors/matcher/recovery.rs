@@ -144,7 +144,7 @@ async fn scan(matcher: &Matcher, since: DateTime<Utc>, kind: Kind) -> Result<u64
 }
 
 /// Every second: writes this node's checkpoint (its heartbeat), then takes over the
-/// checkpoints of dead nodes. One task does both in turn, so a checkpoint computed before a
+/// checkpoints of dead nodes, then claims the goal re-evaluations nobody runs. One task does both in turn, so a checkpoint computed before a
 /// take-over's hold can never be written after the take-over moved the row back.
 fn start_checkpoints(matcher: Matcher) {
     actix::spawn(async move {
@@ -166,6 +166,7 @@ fn start_checkpoints(matcher: Matcher) {
                 continue;
             }
             take_over_dead(&matcher).await;
+            super::reevaluation::sweep(&matcher).await;
         }
     });
 }

@@ -1,6 +1,11 @@
 //! Re-evaluation after a goal change: every session holding the goal's conversions inside the
 //! horizon settles them again, in the background, through the shards (so it is serialised
-//! with live matching) while ingestion goes on. The goal's progress is kept for the API.
+//! with live matching) while ingestion goes on.
+//!
+//! Each change schedules a job in its own transaction (`storage::reevaluations`). The
+//! process that made the change claims it at once; every process also looks for jobs whose
+//! lease has run out (their process died, or none claimed them) every second, so a job runs
+//! once across the processes and resumes after the cursor its last run recorded.
 
 use super::messages::SessionKey;
 use super::{Matcher, Work, done_signal};
@@ -8,117 +13,81 @@ use crate::auth::TenantScope;
 use crate::domain::{TenantId, Timestamp};
 use crate::matching::Text;
 use crate::matching::session::GoalId;
+use crate::storage::reevaluations::{self, Job, Step};
 use crate::storage::sessions;
+use chrono::Utc;
 use sea_orm::DbErr;
-use serde::Serialize;
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-/// Sessions sent to the shards at a time.
+/// Sessions sent to the shards at a time; the job's progress is recorded after each chunk.
 const CHUNK: usize = 500;
+/// How long a claimed job is its process's without a progress record; a chunk takes far
+/// less, so only a dead (or stuck) process loses its jobs.
+const LEASE: chrono::Duration = chrono::Duration::seconds(30);
 
-/// Where a goal's re-evaluation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Progress {
-    /// `running` or `done`.
-    pub status: &'static str,
-    pub sessions_total: usize,
-    pub sessions_done: usize,
-}
-
-/// Each goal's latest re-evaluation in this process.
-#[derive(Debug, Default)]
-pub(super) struct ProgressBook {
-    /// Goal → (run number, progress); a newer run of the same goal replaces an older one.
-    runs: Mutex<HashMap<GoalId, (u64, Progress)>>,
-    next_run: Mutex<u64>,
-}
-
-impl ProgressBook {
-    pub(super) fn get(&self, goal_id: GoalId) -> Option<Progress> {
-        self.lock().get(&goal_id).map(|(_, progress)| *progress)
-    }
-
-    fn begin(&self, goal_id: GoalId) -> u64 {
-        let run = {
-            let mut next = self.next_run.lock().unwrap_or_else(|p| p.into_inner());
-            *next += 1;
-            *next
-        };
-        self.lock().insert(
-            goal_id,
-            (
-                run,
-                Progress {
-                    status: "running",
-                    sessions_total: 0,
-                    sessions_done: 0,
-                },
-            ),
-        );
-        run
-    }
-
-    /// Records progress of `run`; false when a newer run of the goal has started (this one
-    /// can stop: the newer one covers everything).
-    fn update(&self, goal_id: GoalId, run: u64, progress: Progress) -> bool {
-        let mut runs = self.lock();
-        match runs.get_mut(&goal_id) {
-            Some((current, entry)) if *current == run => {
-                *entry = progress;
-                true
-            }
-            _ => false,
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<GoalId, (u64, Progress)>> {
-        // Whole values only; nothing half-written to guard against.
-        self.runs.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
+/// Runs the goal's newly scheduled re-evaluation in this process, unless another has
+/// claimed it first.
 pub(super) fn start(matcher: Matcher, tenant: TenantId, goal_id: GoalId) {
-    let run = matcher.progress.begin(goal_id);
     actix::spawn(async move {
-        let mut delay = Duration::from_millis(100);
-        loop {
-            match reevaluate(&matcher, tenant, goal_id, run).await {
-                Ok(()) => return,
-                Err(err) => {
-                    tracing::warn!(error = %err, goal = %goal_id, "re-evaluation failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(10));
-                }
-            }
-        }
+        claim_and_run(&matcher, Some((tenant, goal_id))).await;
     });
 }
 
-async fn reevaluate(
-    matcher: &Matcher,
-    tenant: TenantId,
-    goal_id: GoalId,
-    run: u64,
-) -> Result<(), DbErr> {
+/// Claims and runs the jobs nobody runs (called every second with the checkpoint).
+pub(super) async fn sweep(matcher: &Matcher) {
+    claim_and_run(matcher, None).await;
+}
+
+async fn claim_and_run(matcher: &Matcher, only: Option<(TenantId, GoalId)>) {
+    let now = Utc::now();
+    match reevaluations::claim(&matcher.db, &matcher.node, only, now, now + LEASE).await {
+        Ok(jobs) => {
+            for job in jobs {
+                actix::spawn(run(matcher.clone(), job));
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "cannot look for goal re-evaluations"),
+    }
+}
+
+/// Runs a claimed job until it is done or no longer this process's, retrying after errors.
+async fn run(matcher: Matcher, mut job: Job) {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match reevaluate(&matcher, &mut job).await {
+            Ok(()) => return,
+            Err(err) => {
+                tracing::warn!(error = %err, goal = %job.goal_id, "re-evaluation failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+async fn reevaluate(matcher: &Matcher, job: &mut Job) -> Result<(), DbErr> {
+    let (tenant, goal_id) = (job.tenant, job.goal_id);
     // Fresh from the database: the change has committed, a cached copy may predate it.
     let goals = matcher.goals.load(&matcher.db, tenant).await?;
-    let mut progress = Progress {
-        status: "running",
-        sessions_total: 0,
-        sessions_done: 0,
-    };
-    // Deleted or inactive: its rows went with the change and the shards forgot it.
+    if goals.revisions.get(&goal_id) != Some(&job.revision) {
+        // Changed again since: the newer change's job covers everything.
+        return Ok(());
+    }
+    // Inactive: its rows went with the change and the shards forgot it.
     let Some(active) = goals.active(goal_id) else {
-        progress.status = "done";
-        matcher.progress.update(goal_id, run, progress);
+        let step = Step {
+            cursor: None,
+            sessions_done: 0,
+            sessions_total: 0,
+            finished: true,
+        };
+        record(matcher, job, step).await?;
         return Ok(());
     };
     let since = Timestamp::from_millis(Timestamp::now().as_millis().saturating_sub(goals.horizon))
         .unwrap_or_else(Timestamp::now)
         .as_datetime();
-    let values = sessions::conversion_key_values(
+    let mut values = sessions::conversion_key_values(
         &matcher.db,
         &TenantScope::authenticated(tenant),
         &active.goal.conversion_name,
@@ -126,12 +95,24 @@ async fn reevaluate(
         since,
     )
     .await?;
-    progress.sessions_total = values.len();
-    if !matcher.progress.update(goal_id, run, progress) {
+    // In one order every time, so that a resumed run can go on after the cursor.
+    values.sort_unstable();
+    if let Some(cursor) = &job.cursor {
+        values.retain(|value| value > cursor);
+    }
+    let mut done = job.sessions_done;
+    let total = done + values.len() as i64;
+    let step = Step {
+        cursor: job.cursor.as_deref(),
+        sessions_done: done,
+        sessions_total: total,
+        finished: values.is_empty(),
+    };
+    if !record(matcher, job, step).await? {
         return Ok(());
     }
     for chunk in values.chunks(CHUNK) {
-        let (done, finished) = done_signal();
+        let (signal, finished) = done_signal();
         let work: Vec<Work> = chunk
             .iter()
             .map(|value| Work::Reevaluate {
@@ -141,18 +122,31 @@ async fn reevaluate(
                     value: Text::from(value.as_str()),
                 },
                 goal_id,
-                done: done.clone(),
+                done: signal.clone(),
             })
             .collect();
-        drop(done);
+        drop(signal);
         matcher.route(work);
         let _ = finished.await;
-        progress.sessions_done += chunk.len();
-        if !matcher.progress.update(goal_id, run, progress) {
+        done += chunk.len() as i64;
+        let step = Step {
+            cursor: chunk.last().map(String::as_str),
+            sessions_done: done,
+            sessions_total: total,
+            finished: done == total,
+        };
+        if !record(matcher, job, step).await? {
             return Ok(());
         }
+        // A retry after an error resumes here, not from the start.
+        job.cursor = chunk.last().cloned();
+        job.sessions_done = done;
     }
-    progress.status = "done";
-    matcher.progress.update(goal_id, run, progress);
     Ok(())
+}
+
+/// Records the job's progress and renews its lease; false when this process no longer runs it.
+async fn record(matcher: &Matcher, job: &Job, step: Step<'_>) -> Result<bool, DbErr> {
+    let lease_until = Utc::now() + LEASE;
+    reevaluations::record(&matcher.db, &matcher.node, job, step, lease_until).await
 }

@@ -3,11 +3,11 @@
 //! page and the API accept exactly the same goals and say the same things about bad ones.
 
 use super::{SignedIn, check_csrf, html, issue_csrf, redirect};
-use crate::actors::matcher::Progress;
 use crate::domain::goals::GoalSpec;
 use crate::error::PageError;
 use crate::state::AppState;
 use crate::storage::goals::{self, GoalView};
+use crate::storage::reevaluations::{self, Progress};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use dashboard::{FieldErrors, GoalEditPage, GoalForm, GoalRow, GoalsPage};
@@ -171,7 +171,7 @@ fn duration(seconds: i64) -> String {
 }
 
 fn describe(progress: Option<Progress>) -> String {
-    let sessions = |n: usize| if n == 1 { "session" } else { "sessions" };
+    let sessions = |n: i64| if n == 1 { "session" } else { "sessions" };
     match progress {
         Some(p) if p.status == "done" => format!(
             "re-evaluated {} {}",
@@ -188,7 +188,7 @@ fn describe(progress: Option<Progress>) -> String {
     }
 }
 
-fn row(state: &AppState, goal: GoalView) -> GoalRow {
+fn row(goal: GoalView, progress: Option<Progress>) -> GoalRow {
     let spec = &goal.spec;
     GoalRow {
         id: goal.id.to_string(),
@@ -205,7 +205,7 @@ fn row(state: &AppState, goal: GoalView) -> GoalRow {
         },
         requires_consent: spec.requires_consent,
         active: spec.active,
-        reevaluation: describe(state.ingest.matcher.progress(goal.id)),
+        reevaluation: describe(progress),
     }
 }
 
@@ -217,6 +217,17 @@ fn problems_of(problems: Vec<crate::domain::FieldProblem>) -> FieldErrors {
     errors
 }
 
+/// The latest re-evaluation of one of the tenant's goals.
+async fn progress_of(
+    state: &AppState,
+    tenant: &crate::auth::TenantScope,
+    goal_id: uuid::Uuid,
+) -> Result<Option<Progress>, sea_orm::DbErr> {
+    Ok(reevaluations::progress(&state.db, tenant)
+        .await?
+        .remove(&goal_id))
+}
+
 async fn list_page(
     state: &AppState,
     request: &HttpRequest,
@@ -226,10 +237,17 @@ async fn list_page(
     errors: FieldErrors,
 ) -> Result<HttpResponse, PageError> {
     let goals = goals::list(&state.db, member.caller.tenant()).await?;
+    let mut progress = reevaluations::progress(&state.db, member.caller.tenant()).await?;
     let csrf = issue_csrf(request)?;
     let page = GoalsPage {
         chrome: member.chrome(&csrf, "goals"),
-        goals: goals.into_iter().map(|g| row(state, g)).collect(),
+        goals: goals
+            .into_iter()
+            .map(|g| {
+                let progress = progress.remove(&g.id);
+                row(g, progress)
+            })
+            .collect(),
         form,
         errors,
     };
@@ -310,7 +328,7 @@ async fn edit(
         id: goal.id.to_string(),
         form: form_of(&goal.spec),
         errors: FieldErrors::default(),
-        reevaluation: describe(state.ingest.matcher.progress(goal.id)),
+        reevaluation: describe(progress_of(&state, member.caller.tenant(), goal.id).await?),
         saved: query.saved.is_some(),
     };
     html(StatusCode::OK, &page, &csrf)
@@ -340,7 +358,7 @@ async fn update(
                 id: id.to_string(),
                 form: fields.form(),
                 errors: problems_of(problems),
-                reevaluation: describe(state.ingest.matcher.progress(id)),
+                reevaluation: describe(progress_of(&state, caller.tenant(), id).await?),
                 saved: false,
             };
             return html(StatusCode::BAD_REQUEST, &page, &csrf);
