@@ -12,6 +12,7 @@ use crate::domain::TenantId;
 use crate::matching::session::{GoalId, Session, SessionEvent, StoredCredits};
 use crate::matching::{Conversion, Detection, Id, Keys, Text};
 use foldhash::{HashMap, HashMapExt, HashSet};
+use std::mem::size_of;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -63,7 +64,7 @@ struct Resident {
     /// The session's version in PostgreSQL as of the last round that committed with it
     /// (`storage::session_versions`); `None` before one has, and on SQLite.
     version: Option<i64>,
-    /// As last measured by [`Session::approx_bytes`].
+    /// As last measured by [`resident_bytes`].
     bytes: usize,
     /// The last round that used the session (see [`SessionStore::begin_round`]).
     round: u64,
@@ -184,7 +185,7 @@ impl SessionStore {
         for (goal, conversion, credits) in loaded.credits {
             session.set_stored(goal, conversion, credits);
         }
-        let bytes = session.approx_bytes();
+        let bytes = resident_bytes(&key, &session);
         self.bytes += bytes;
         let previous = self.sessions.insert(
             key,
@@ -206,7 +207,7 @@ impl SessionStore {
     /// Measures a session again after it changed.
     pub fn refresh_size(&mut self, key: &SessionKey) {
         if let Some(resident) = self.sessions.get_mut(key) {
-            let bytes = resident.session.approx_bytes();
+            let bytes = resident_bytes(key, &resident.session);
             self.bytes = self.bytes - resident.bytes.min(self.bytes) + bytes;
             resident.bytes = bytes;
         }
@@ -233,7 +234,7 @@ impl SessionStore {
     /// returns them (for their hot copies).
     pub fn enforce_budget(&mut self) -> Vec<Evicted> {
         let mut evicted = Vec::new();
-        if self.bytes <= self.limits.memory_bytes {
+        if self.bytes() <= self.limits.memory_bytes {
             return evicted;
         }
         let target = self.limits.memory_bytes / 10 * 9;
@@ -244,13 +245,23 @@ impl SessionStore {
             .collect();
         by_age.sort_unstable_by_key(|(used, _)| *used);
         for (_, key) in by_age {
-            if self.bytes <= target {
+            if self.bytes() <= target {
                 break;
             }
             evicted.extend(self.take(&key));
         }
         self.evicted += evicted.len() as u64;
+        self.shrink_if_sparse();
         evicted
+    }
+
+    /// Gives back the table's memory after many sessions left: a map never shrinks by itself,
+    /// so one busy hour would otherwise keep its table for good.
+    fn shrink_if_sparse(&mut self) {
+        let (len, capacity) = (self.sessions.len(), self.sessions.capacity());
+        if capacity > 1024 && len < capacity / 4 {
+            self.sessions.shrink_to(len * 2);
+        }
     }
 
     /// Sessions unused for longer than the idle limit leave; returns them.
@@ -266,6 +277,7 @@ impl SessionStore {
             .collect();
         let evicted: Vec<Evicted> = idle.iter().filter_map(|key| self.take(key)).collect();
         self.evicted += evicted.len() as u64;
+        self.shrink_if_sparse();
         evicted
     }
 
@@ -286,15 +298,38 @@ impl SessionStore {
         self.sessions.is_empty()
     }
 
-    /// The estimated size of the resident sessions.
+    /// The estimated size of the resident sessions, the map that holds them included.
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.bytes + self.table_bytes()
+    }
+
+    /// The map's table: every bucket holds a key and a box, used or not, plus a control
+    /// byte; there are about 8/7 buckets per unit of capacity.
+    fn table_bytes(&self) -> usize {
+        let slot = size_of::<(SessionKey, Box<Resident>)>() + 1;
+        self.sessions.capacity() / 7 * 8 * slot
     }
 
     /// Sessions evicted so far (idle or over budget).
     pub fn evicted(&self) -> u64 {
         self.evicted
     }
+}
+
+/// What a resident session costs: its own state ([`Session::approx_bytes`]) and its entry
+/// beside the map's table: the boxed entry, its key's value and its key pair, each an
+/// allocation with the allocator's overhead.
+fn resident_bytes(key: &SessionKey, session: &Session) -> usize {
+    session.approx_bytes()
+        + allocated(size_of::<Resident>())
+        + allocated(2 * size_of::<usize>() + key.value.len())
+        + allocated(2 * size_of::<usize>() + size_of::<(Text, Text)>())
+}
+
+/// What an allocation of `requested` bytes takes from glibc's malloc: an 8-byte header,
+/// rounded up to 16 bytes, 32 at least.
+fn allocated(requested: usize) -> usize {
+    (requested + 8).div_ceil(16).max(2) * 16
 }
 
 /// The event as a session keeps it: shared texts, and only the session's own key `pair`.
@@ -463,10 +498,14 @@ mod tests {
     #[test]
     fn over_budget_the_least_recently_used_sessions_leave_first() {
         let mut probe = store(usize::MAX);
-        probe.admit(key("x"), loaded(&["d-1", "d-2"]), Instant::now(), 0);
-        let one = probe.bytes();
-        // Room for three sessions; the fourth pushes the oldest out.
-        let mut store = store(one * 3 + one / 2);
+        for value in ["w", "x", "y", "z"] {
+            probe.admit(key(value), loaded(&["d-1", "d-2"]), Instant::now(), 0);
+        }
+        let table = probe.table_bytes();
+        assert!(table > 0, "the map's table counts too");
+        let one = (probe.bytes() - table) / 4;
+        // Room for three sessions (and the table of four); the fourth pushes the oldest out.
+        let mut store = store(table + one * 3 + one / 2);
         let start = Instant::now();
         for (i, value) in ["a", "b", "c", "d"].iter().enumerate() {
             let at = start + Duration::from_secs(i as u64);
@@ -483,8 +522,27 @@ mod tests {
         assert_eq!(&*evicted[0].key.value, "b");
         assert!(store.contains(&key("a")));
         assert!(!store.contains(&key("b")));
-        assert!(store.bytes() <= one * 3 + one / 2);
+        assert!(store.bytes() <= table + one * 3 + one / 2);
         assert_eq!(store.evicted(), 1);
+    }
+
+    #[test]
+    fn the_map_gives_its_table_back_once_most_sessions_left() {
+        let mut store = store(usize::MAX);
+        let start = Instant::now();
+        for i in 0..5000 {
+            store.admit(key(&format!("s-{i}")), loaded(&["d-1"]), start, 0);
+        }
+        let busy = store.table_bytes();
+        let later = start + Duration::from_secs(3600);
+        assert!(store.enter(&key("s-1"), None, later, 0).is_some());
+        assert_eq!(store.evict_idle(later).len(), 4999);
+        assert!(
+            store.table_bytes() * 100 < busy,
+            "{} bytes of table left of {busy}",
+            store.table_bytes()
+        );
+        assert!(store.contains(&key("s-1")));
     }
 
     #[test]
