@@ -5,9 +5,10 @@
 //! Secrets (database and Redis URLs, the JWT secret) are wrapped in [`Secret`], whose `Debug`
 //! never shows them.
 
+use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -58,6 +59,10 @@ pub struct Settings {
     pub login_max_failures_per_address: u64,
     /// The window over which failed logins are counted, and how long a lock-out lasts.
     pub login_lockout: Duration,
+    /// Proxies (addresses and networks) whose `X-Forwarded-For` is believed when they are the
+    /// TCP peer; empty trusts nobody, and the peer is the client (see
+    /// `routes/client_address.rs`).
+    pub trusted_proxies: Vec<IpNet>,
     /// How long a request waits for a pooled database connection before giving up (503).
     pub database_acquire_timeout: Duration,
     /// Events per second one tenant may send (fixed one-second windows).
@@ -107,6 +112,7 @@ impl Default for Settings {
             login_max_failures_per_account: 5,
             login_max_failures_per_address: 50,
             login_lockout: Duration::from_secs(15 * 60),
+            trusted_proxies: Vec::new(),
             database_acquire_timeout: Duration::from_secs(5),
             ingest_rate_limit_per_second: 50_000,
             ingest_writers: 2,
@@ -175,6 +181,7 @@ const KEYS: &[Key] = &[
         "SIGHTLINE_LOGIN_MAX_FAILURES_PER_ADDRESS",
     ),
     key("login_lockout_seconds", "SIGHTLINE_LOGIN_LOCKOUT_SECONDS"),
+    key("trusted_proxies", "SIGHTLINE_TRUSTED_PROXIES"),
     key(
         "database_acquire_timeout_seconds",
         "SIGHTLINE_DATABASE_ACQUIRE_TIMEOUT_SECONDS",
@@ -348,6 +355,11 @@ impl Settings {
             number_in(v, 1, 86400).map(Duration::from_secs)
         });
         parser.parse(
+            "trusted_proxies",
+            &mut settings.trusted_proxies,
+            trusted_proxies,
+        );
+        parser.parse(
             "database_acquire_timeout_seconds",
             &mut settings.database_acquire_timeout,
             |v| number_in(v, 1, 300).map(Duration::from_secs),
@@ -487,6 +499,46 @@ where
         .ok_or_else(|| format!("must be a whole number from {min} to {max}"))
 }
 
+/// A comma-separated list of IP addresses and CIDR networks, IPv4 or IPv6; empty entries are
+/// ignored. Every entry that is not one is named, and so is a network that would trust every
+/// address (`/0`): then any client could choose the address it is throttled under.
+fn trusted_proxies(value: &str) -> Result<Vec<IpNet>, String> {
+    let mut networks = Vec::new();
+    let mut invalid = Vec::new();
+    let mut everything = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let parsed = entry
+            .parse::<IpNet>()
+            .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from));
+        match parsed {
+            Ok(network) if network.prefix_len() == 0 => everything.push(format!("`{entry}`")),
+            // Host bits after the prefix (`10.0.0.1/8`) mean nothing; the network is kept.
+            Ok(network) => networks.push(network.trunc()),
+            Err(_) => invalid.push(format!("`{entry}`")),
+        }
+    }
+    let mut why = Vec::new();
+    if !invalid.is_empty() {
+        why.push(format!(
+            "{} {} not an IP address or network (such as 10.0.0.5, 10.0.0.0/8 or fd00::/8)",
+            invalid.join(", "),
+            if invalid.len() == 1 { "is" } else { "are" }
+        ));
+    }
+    if !everything.is_empty() {
+        why.push(format!(
+            "{} would trust every address, letting any client choose its own; name the load \
+             balancers' addresses or networks",
+            everything.join(", ")
+        ));
+    }
+    if why.is_empty() {
+        Ok(networks)
+    } else {
+        Err(why.join("; "))
+    }
+}
+
 /// Reads a TOML file of flat `name = value` settings as strings.
 fn read_file(path: &Path) -> Result<Vec<(String, String)>, String> {
     let text = std::fs::read_to_string(path)
@@ -580,6 +632,58 @@ mod tests {
         assert!(!printed.contains("hunter2"));
         assert!(!printed.contains("a-very-long-secret"));
         assert!(printed.contains("[redacted]"));
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_networks_of_both_families() {
+        let settings = Settings::from_sources(
+            None,
+            env_of(&[(
+                "SIGHTLINE_TRUSTED_PROXIES",
+                " 127.0.0.1, 10.0.0.0/8,fd00::/8 , ::1,192.168.1.7/16,",
+            )]),
+        )
+        .unwrap();
+        let shown: Vec<String> = settings
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "127.0.0.1/32",
+                "10.0.0.0/8",
+                "fd00::/8",
+                "::1/128",
+                "192.168.0.0/16"
+            ]
+        );
+        let nobody = Settings::from_sources(None, env_of(&[("SIGHTLINE_TRUSTED_PROXIES", "")]));
+        assert!(nobody.unwrap().trusted_proxies.is_empty());
+        assert!(Settings::default().trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn every_bad_trusted_proxy_is_named() {
+        let err = Settings::from_sources(
+            None,
+            env_of(&[
+                (
+                    "SIGHTLINE_TRUSTED_PROXIES",
+                    "10.0.0.0/8, 10.0.0.0/33, nginx, 1.2.3.4:80, ::/0",
+                ),
+                ("SIGHTLINE_LISTEN", "nowhere"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{err}");
+        let problem = &err.problems[1];
+        assert!(problem.contains("SIGHTLINE_TRUSTED_PROXIES"), "{problem}");
+        for named in ["`10.0.0.0/33`", "`nginx`", "`1.2.3.4:80`", "`::/0`"] {
+            assert!(problem.contains(named), "{problem} does not name {named}");
+        }
+        assert!(!problem.contains("`10.0.0.0/8`"), "{problem}");
     }
 
     #[test]

@@ -219,6 +219,68 @@ async fn repeated_failures_from_one_address_are_throttled_across_accounts() {
 }
 
 #[actix_web::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_is_throttled_on_its_own() {
+    let app = TestApp::spawn_with(|s| {
+        s.login_max_failures_per_address = 3;
+        // The test client connects from 127.0.0.1: it plays the load balancer.
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let account = app.signup().await;
+    let from = |client: &'static str| ("X-Forwarded-For", client);
+    for n in 0..3 {
+        app.post_with_header(
+            "/v1/auth/login",
+            &json!({"email": format!("guess{n}@acme.test"), "password": "0123456789"}),
+            from("203.0.113.1"),
+        )
+        .await
+        .expect(401);
+    }
+    // Client A is locked out, even when it puts another address in front of the one the
+    // balancer appended.
+    for forwarded in ["203.0.113.1", "192.0.2.99, 203.0.113.1"] {
+        app.post_with_header(
+            "/v1/auth/login",
+            &json!({"email": "guess9@acme.test", "password": "0123456789"}),
+            from(forwarded),
+        )
+        .await
+        .expect(429);
+    }
+    // Client B, through the same balancer, still logs in.
+    app.post_with_header(
+        "/v1/auth/login",
+        &json!({"email": account.email, "password": account.password}),
+        from("203.0.113.2"),
+    )
+    .await
+    .expect(200);
+}
+
+#[actix_web::test]
+async fn without_trusted_proxies_a_forwarded_address_does_not_escape_the_throttle() {
+    let app = TestApp::spawn_with(|s| s.login_max_failures_per_address = 3).await;
+    assert!(app.settings.trusted_proxies.is_empty(), "the default");
+    for n in 0..3 {
+        app.post_with_header(
+            "/v1/auth/login",
+            &json!({"email": format!("guess{n}@acme.test"), "password": "0123456789"}),
+            ("X-Forwarded-For", &format!("203.0.113.{n}")),
+        )
+        .await
+        .expect(401);
+    }
+    app.post_with_header(
+        "/v1/auth/login",
+        &json!({"email": "guess9@acme.test", "password": "0123456789"}),
+        ("X-Forwarded-For", "198.51.100.77"),
+    )
+    .await
+    .expect(429);
+}
+
+#[actix_web::test]
 async fn a_successful_login_clears_the_account_failures() {
     let app = TestApp::spawn().await;
     let account = app.signup().await;

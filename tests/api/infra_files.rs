@@ -530,6 +530,30 @@ fn the_load_balancers_wait_for_the_servers_own_answers_and_take_its_bodies() {
 }
 
 #[test]
+fn servers_trust_the_balancer_in_front_of_them_and_nothing_else() {
+    // Cluster: nginx appends the client to X-Forwarded-For, and the replicas trust it, or
+    // every client would share one login throttle counter.
+    let conf = nginx_conf();
+    let server = nginx_block(&conf, "server {");
+    assert_eq!(
+        nginx_directive(server, "proxy_set_header X-Forwarded-For"),
+        Some("$proxy_add_x_forwarded_for"),
+        "nginx.conf must append the client's address to X-Forwarded-For"
+    );
+    let cluster = compose_settings("compose.cluster.yaml");
+    assert!(
+        !cluster.trusted_proxies.is_empty(),
+        "compose.cluster.yaml: the replicas must trust nginx (SIGHTLINE_TRUSTED_PROXIES)"
+    );
+    // Single node: the published port's clients reach the server through Docker's proxy, from
+    // the bridge's private address; trusting it would let any client choose its address.
+    assert!(
+        compose_settings("compose.yaml").trusted_proxies.is_empty(),
+        "compose.yaml has no balancer and must trust nobody"
+    );
+}
+
+#[test]
 fn every_kustomization_lists_exactly_the_manifests_beside_it() {
     let kustomizations: Vec<String> = yaml_files_under("k8s")
         .into_iter()

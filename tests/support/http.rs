@@ -164,6 +164,21 @@ impl TestApp {
         .await;
     }
 
+    /// A JSON POST with one extra request header (such as `X-Forwarded-For`).
+    pub async fn post_with_header(
+        &self,
+        path: &str,
+        body: &Value,
+        header: (&str, &str),
+    ) -> Response {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.base_url))
+            .insert_header(header)
+            .insert_header(("Content-Type", "application/json"));
+        read_response(path, request.send_body(body.to_string()).await).await
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
         self.send(Method::GET, path, token, None).await
     }

@@ -1,6 +1,7 @@
 //! `POST /v1/auth/signup`, `POST /v1/auth/login` and `POST /v1/auth/logout`, and the signup
 //! and login both they and the dashboard's forms use.
 
+use super::client_address::client_address;
 use super::{CONTROL_BODY_LIMIT, FieldCheck, read_json, required};
 use crate::auth::{Caller, CallerKind, login_throttle, password};
 use crate::domain::{Email, OrganizationName, Password, TenantId, Timestamp, UserId};
@@ -156,9 +157,10 @@ pub(crate) async fn log_in(
     };
     // An email that does not parse cannot have an account; it fails like a wrong password.
     let email = Email::parse("email", email).ok();
-    let address = request
-        .peer_addr()
-        .map(|a| a.ip().to_string())
+    // Behind a load balancer the TCP peer is the balancer; without this, every client
+    // would share one counter and anyone could lock every login out.
+    let address = client_address(request, &state.settings.trusted_proxies)
+        .map(|ip| ip.to_string())
         .unwrap_or_default();
     let normalised = email
         .as_ref()

@@ -5,6 +5,7 @@ pub(crate) mod api_keys;
 pub(crate) mod attributions;
 mod audit;
 mod body;
+mod client_address;
 mod events;
 mod goals;
 mod health;
