@@ -2,6 +2,9 @@
 //! as fast as the server answers) or open loop (a fixed rate, latency measured from when each
 //! request was due, so a slow server cannot hide its queueing).
 //!
+//! With several server processes (the cluster scenario) it spreads the requests over them,
+//! routed by session or sprayed ([`Routing`]).
+//!
 //! It speaks plain HTTP/1.1 with keep-alive over its own connections: a general-purpose client
 //! spent more CPU per request than the server (one core saturated at ~13K requests/s), and on
 //! a two-core machine the load generator's cost is taken from the server being measured.
@@ -19,9 +22,16 @@ pub struct Client {
 }
 
 struct Inner {
-    address: SocketAddr,
-    host: String,
+    /// The server processes requests go to (one, except in the cluster scenario).
+    targets: Vec<Target>,
+    /// Where a request goes among the `targets`.
+    routing: Routing,
     authorization: String,
+    /// Event streams, each with its own sessions: one, or one per target (the sessions
+    /// whose token hashes to it).
+    streams: Vec<Stream>,
+    /// Requests sent so far: request `n` takes its events from stream `n % streams`.
+    requests: Cell<u64>,
     next_id: Cell<u64>,
     /// Sessions (`session_token` values) the events are spread over.
     sessions: u64,
@@ -29,7 +39,43 @@ struct Inner {
     /// keeps each conversion with its three detections (so that they match).
     group: u64,
     run: u128,
+    /// The start of every session token of this client.
+    session_prefix: String,
+}
+
+/// One server process and its idle keep-alive connections.
+struct Target {
+    address: SocketAddr,
+    host: String,
     idle: RefCell<Vec<Connection>>,
+}
+
+/// Events in order, and the sessions they visit.
+struct Stream {
+    /// Events taken from this stream so far: event `n` is in visit `n / group`.
+    next: Cell<u64>,
+    /// The session numbers visited in turn; `None`: all of `0..sessions`.
+    sessions: Option<Vec<u64>>,
+}
+
+/// How requests are spread over several server processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routing {
+    /// Every session's events to one process, the one its token hashes to (as a router
+    /// hashing the key would send them): a request carries only that process's sessions.
+    Routed,
+    /// Each request to a process drawn at random, whatever its sessions: a session's
+    /// successive visits land on different processes (as behind a round-robin balancer).
+    Sprayed,
+}
+
+impl Routing {
+    pub fn name(self) -> &'static str {
+        match self {
+            Routing::Routed => "routed",
+            Routing::Sprayed => "sprayed",
+        }
+    }
 }
 
 /// What one phase measured.
@@ -57,15 +103,75 @@ impl Client {
 
     /// Events spread over `sessions` session tokens, `group` consecutive events to each.
     pub fn with_sessions(base_url: &str, api_key: &str, sessions: u64, group: u64) -> Self {
-        let host = base_url
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned();
+        let stream = Stream {
+            next: Cell::new(0),
+            sessions: None,
+        };
+        Self::build(
+            &[base_url],
+            api_key,
+            sessions,
+            group,
+            Routing::Routed,
+            vec![stream],
+        )
+    }
+
+    /// The cluster scenario's load over the processes at `base_urls`: conversions with their
+    /// three detections in `sessions` sessions (`s<run>-<n>`), each session the property of
+    /// the process its token hashes to; requests go where `routing` sends them.
+    pub fn cluster(base_urls: &[&str], api_key: &str, sessions: u64, routing: Routing) -> Self {
+        let mut owned = vec![Vec::new(); base_urls.len().max(1)];
+        let mut client = Self::build(base_urls, api_key, sessions, 4, routing, Vec::new());
+        let inner = Rc::get_mut(&mut client.inner).expect("not shared yet");
+        inner.session_prefix = format!("s{}-", inner.run);
+        for session in 0..inner.sessions {
+            let token = format!("{}{session}", inner.session_prefix);
+            owned[owner(&token, base_urls.len())].push(session);
+        }
+        assert!(
+            owned.iter().all(|sessions| !sessions.is_empty()),
+            "every process owns a session (give more sessions)"
+        );
+        inner.streams = owned
+            .into_iter()
+            .map(|sessions| Stream {
+                next: Cell::new(0),
+                sessions: Some(sessions),
+            })
+            .collect();
+        client
+    }
+
+    fn build(
+        base_urls: &[&str],
+        api_key: &str,
+        sessions: u64,
+        group: u64,
+        routing: Routing,
+        streams: Vec<Stream>,
+    ) -> Self {
+        let targets = base_urls
+            .iter()
+            .map(|base_url| {
+                let host = base_url
+                    .trim_start_matches("http://")
+                    .trim_end_matches('/')
+                    .to_owned();
+                Target {
+                    address: host.parse().expect("the server address is ip:port"),
+                    host,
+                    idle: RefCell::new(Vec::new()),
+                }
+            })
+            .collect();
         Self {
             inner: Rc::new(Inner {
-                address: host.parse().expect("the server address is ip:port"),
-                host,
+                targets,
+                routing,
                 authorization: format!("Bearer {api_key}"),
+                streams,
+                requests: Cell::new(0),
                 next_id: Cell::new(0),
                 sessions: sessions.max(1),
                 group: group.max(1),
@@ -73,7 +179,7 @@ impl Client {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_millis())
                     .unwrap_or(0),
-                idle: RefCell::new(Vec::new()),
+                session_prefix: "s-".to_owned(),
             }),
         }
     }
@@ -146,48 +252,47 @@ impl Inner {
     /// Sends one request of `batch_size` new events on an idle connection (or a new one);
     /// returns how many events were accepted.
     async fn send(&self, batch_size: usize) -> Result<u64, Failure> {
-        let body = self.batch(batch_size);
+        let request_number = self.requests.get();
+        self.requests.set(request_number + 1);
+        let stream = (request_number % self.streams.len() as u64) as usize;
+        let target = match self.routing {
+            Routing::Routed => stream % self.targets.len(),
+            Routing::Sprayed => (mix(request_number) % self.targets.len() as u64) as usize,
+        };
+        let target = &self.targets[target];
+        let body = self.batch(&self.streams[stream], batch_size);
         let mut request = Vec::with_capacity(body.len() + 256);
         request.extend_from_slice(
             format!(
                 "POST /v1/events HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-                self.host,
+                target.host,
                 self.authorization,
                 body.len()
             )
             .as_bytes(),
         );
         request.extend_from_slice(body.as_bytes());
-        let idle = self.idle.borrow_mut().pop();
+        let idle = target.idle.borrow_mut().pop();
         let answer = match idle {
             // The server closes connections idle for a while (between phases): on a reused
             // connection that fails, try once more on a new one. Events are idempotent, so a
             // resend can never count twice.
             Some(mut connection) => match connection.exchange(&request).await {
                 Some(answer) => Some((connection, answer)),
-                None => self.exchange_on_new_connection(&request).await,
+                None => exchange_on_new_connection(target.address, &request).await,
             },
-            None => self.exchange_on_new_connection(&request).await,
+            None => exchange_on_new_connection(target.address, &request).await,
         };
         let (connection, (status, body)) = answer.ok_or(Failure::Connection)?;
-        self.idle.borrow_mut().push(connection);
+        target.idle.borrow_mut().push(connection);
         if status != 202 {
             return Err(Failure::Status(status));
         }
         accepted_count(&body).ok_or(Failure::Connection)
     }
 
-    async fn exchange_on_new_connection(
-        &self,
-        request: &[u8],
-    ) -> Option<(Connection, (u16, Vec<u8>))> {
-        let mut connection = Connection::open(self.address).await?;
-        let answer = connection.exchange(request).await?;
-        Some((connection, answer))
-    }
-
-    /// Fresh events: three detections for each conversion, over `self.sessions` sessions.
-    fn batch(&self, size: usize) -> String {
+    /// Fresh events of `stream`: three detections for each conversion.
+    fn batch(&self, stream: &Stream, size: usize) -> String {
         use std::fmt::Write;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let mut body = String::with_capacity(size * 260 + 16);
@@ -195,20 +300,27 @@ impl Inner {
         for i in 0..size {
             let id = self.next_id.get();
             self.next_id.set(id + 1);
+            // The event's place in its stream sets its session and its type.
+            let n = stream.next.get();
+            stream.next.set(n + 1);
             if i > 0 {
                 body.push(',');
             }
-            let session = (id / self.group) % self.sessions;
-            let run = self.run;
-            let _ = if id % 4 == 3 {
+            let visit = n / self.group;
+            let session = match &stream.sessions {
+                Some(sessions) => sessions[(visit % sessions.len() as u64) as usize],
+                None => visit % self.sessions,
+            };
+            let (run, prefix) = (self.run, &self.session_prefix);
+            let _ = if n % 4 == 3 {
                 write!(
                     body,
-                    r#"{{"type":"conversion","event_id":"c-{run}-{id}","event_time":"{now}","keys":{{"session_token":"s-{session}"}},"name":"purchase","value":19.5,"currency":"EUR"}}"#
+                    r#"{{"type":"conversion","event_id":"c-{run}-{id}","event_time":"{now}","keys":{{"session_token":"{prefix}{session}"}},"name":"purchase","value":19.5,"currency":"EUR"}}"#
                 )
             } else {
                 write!(
                     body,
-                    r#"{{"type":"detection","event_id":"d-{run}-{id}","event_time":"{now}","keys":{{"session_token":"s-{session}","device_id":"cam-{}"}},"label":"barcode","confidence":0.91,"model_version":"v3","entity_id":"sku-{}"}}"#,
+                    r#"{{"type":"detection","event_id":"d-{run}-{id}","event_time":"{now}","keys":{{"session_token":"{prefix}{session}","device_id":"cam-{}"}},"label":"barcode","confidence":0.91,"model_version":"v3","entity_id":"sku-{}"}}"#,
                     id % 50,
                     id % 500
                 )
@@ -217,6 +329,34 @@ impl Inner {
         body.push_str("]}");
         body
     }
+}
+
+/// Sends `request` on a new connection to `address`; returns it and the answer.
+async fn exchange_on_new_connection(
+    address: SocketAddr,
+    request: &[u8],
+) -> Option<(Connection, (u16, Vec<u8>))> {
+    let mut connection = Connection::open(address).await?;
+    let answer = connection.exchange(request).await?;
+    Some((connection, answer))
+}
+
+/// The process (of `processes`) that owns the session `token`: its hash modulo their number,
+/// the same in every run.
+pub fn owner(token: &str, processes: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    token.hash(&mut hasher);
+    (hasher.finish() % processes.max(1) as u64) as usize
+}
+
+/// SplitMix64's finaliser: spreads consecutive request numbers evenly, without a period
+/// that a session's revisits could fall in step with.
+fn mix(n: u64) -> u64 {
+    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Why a request accepted nothing.

@@ -6,6 +6,7 @@
 //! cargo run --release -p tests --bin sightline-bench -- reports [--detections 1000000] [--purchase-every 10]
 //! cargo run --release -p tests --bin sightline-bench -- isolation [--seconds 20]
 //! cargo run --release -p tests --bin sightline-bench -- soak [--minutes 10] [--rate EVENTS_PER_S]
+//! cargo run --release -p tests --bin sightline-bench -- cluster [--processes 1,2,3] [--seconds 10]
 //! ```
 //!
 //! `ingest` starts the real server (release build, its own fresh PostgreSQL database and Redis
@@ -31,6 +32,12 @@
 //! memory, the requests, events and errors, and the attribution lag every interval; it fails
 //! on any error or when memory grows over the second half.
 //!
+//! `cluster` (see [`cluster`]) runs 1, 2 and 3 server processes (child processes on this
+//! machine's cores) on one fresh database and Redis prefix each time, and drives the same
+//! batched matching load at them twice: routed (each session's events always to the process
+//! its token hashes to) and sprayed (each request to any process); it prints the throughput,
+//! latency, errors, attribution lag and each process's matching counters from `/metrics`.
+//!
 //! `SIGHTLINE_TEST_DATABASE_URL` and `SIGHTLINE_TEST_REDIS_URL` point it elsewhere, as for the
 //! test suite.
 
@@ -41,6 +48,7 @@
     clippy::print_stdout
 )]
 
+mod cluster;
 mod copy_ceiling;
 mod isolation;
 mod load;
@@ -88,6 +96,13 @@ fn usage() -> ! {
          over the second half. Idle sessions leave memory after 120 s unless\n\
          SIGHTLINE_MATCHING_IDLE_SECONDS says otherwise; the event tables are analyzed every\n\
          --analyze-every s (default 30, standing in for autovacuum; --no-analyze: never).\n\
+         \x20      sightline-bench cluster [--processes 1,2,3] [--seconds N] [--batch-concurrency N]\n\
+         \x20          [--load-sessions N] [--probe-every-ms N]\n\
+         cluster: for each process count (default 1,2,3) a fresh database with that many server\n\
+         processes; batches of 100 in closed loop (default 16 in flight, spread over the processes)\n\
+         for --seconds (default 10) routed (each session to one process) and sprayed (each request\n\
+         to any process; with one process only once), over --load-sessions sessions (default\n\
+         1000 per second of --seconds); a lag probe every --probe-every-ms (default 100) to each process in turn.\n\
          Server settings come from SIGHTLINE_* variables as for `sightline serve`."
     );
     std::process::exit(2);
@@ -146,6 +161,14 @@ fn main() {
         max_growth_mib_per_minute: 2.0,
         analyze_every: Some(Duration::from_secs(30)),
     };
+    let mut cluster = cluster::Options {
+        processes: vec![1, 2, 3],
+        phase: Duration::from_secs(10),
+        batch_concurrency: 16,
+        sessions: 0,
+        probe_every: Duration::from_millis(100),
+    };
+    let mut load_sessions_given = false;
     let mut probe_every_given = false;
     let mut scenario = None;
     let mut iter = args.iter();
@@ -162,6 +185,15 @@ fn main() {
             "reports" => scenario = Some("reports"),
             "isolation" => scenario = Some("isolation"),
             "soak" => scenario = Some("soak"),
+            "cluster" => scenario = Some("cluster"),
+            "--processes" => {
+                cluster.processes = iter
+                    .next()
+                    .map(|list| list.split(',').map(|n| n.trim().parse().ok()).collect())
+                    .and_then(|list: Option<Vec<usize>>| list)
+                    .filter(|list| !list.is_empty() && list.iter().all(|n| (1..=16).contains(n)))
+                    .unwrap_or_else(|| usage());
+            }
             "--limit" => isolation.limit = Some(number(&mut iter)),
             "--closed-loop-flood" => isolation.closed_loop_flood = true,
             "--flood-concurrency" => {
@@ -201,7 +233,10 @@ fn main() {
                 matching.probe_every = Duration::from_millis(number(&mut iter));
                 probe_every_given = true;
             }
-            "--load-sessions" => matching.load_sessions = number(&mut iter),
+            "--load-sessions" => {
+                matching.load_sessions = number(&mut iter);
+                load_sessions_given = true;
+            }
             "--core-sessions" => matching.core_sessions = number(&mut iter),
             "--sessions" => matching.memory_sessions = number(&mut iter),
             "--analyze" => matching.analyze = matching::Analyze::Once,
@@ -247,6 +282,19 @@ fn main() {
             if !soak::run(&soak) {
                 std::process::exit(1);
             }
+        }
+        Some("cluster") => {
+            cluster.phase = options.phase;
+            cluster.batch_concurrency = options.batch_concurrency;
+            cluster.sessions = if load_sessions_given {
+                matching.load_sessions
+            } else {
+                cluster::DEFAULT_SESSIONS_PER_SECOND * options.phase.as_secs()
+            };
+            if probe_every_given {
+                cluster.probe_every = matching.probe_every;
+            }
+            cluster::run(&cluster);
         }
         _ => usage(),
     }

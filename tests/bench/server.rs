@@ -1,7 +1,8 @@
 //! The server under test: the real application, release build, with a fresh database (cloned
 //! from the test template) and Redis prefix; on its own thread and actix system in this
 //! process, or in a child process of its own (this binary again, `server-child`) when its
-//! resident memory must be measured alone.
+//! resident memory must be measured alone; or several child processes on one database
+//! ([`BenchCluster`]).
 
 use actix_web::dev::ServerHandle;
 use serde_json::json;
@@ -63,31 +64,8 @@ impl BenchServer {
     }
 
     pub fn launch(launch: &Launch) -> Self {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let database = runtime.block_on(TestDatabase::create(&test_database_url()));
-        drop(runtime);
+        let (database, variables) = prepare(&launch.settings);
         let database_url = database.url();
-        let redis_prefix = format!("slbench-{}", uuid::Uuid::new_v4().simple());
-
-        // The server's own settings (SIGHTLINE_* variables) apply, so that tuning can be
-        // measured, under the launch's; the database, Redis and address are the benchmark's.
-        let mut variables = launch.settings.clone();
-        variables.push(("DATABASE_URL", database_url.clone()));
-        variables.push(("SIGHTLINE_REDIS_PREFIX", redis_prefix));
-        variables.push(("SIGHTLINE_JWT_SECRET", support::TEST_JWT_SECRET.to_owned()));
-        // SIGHTLINE_BENCH_WITHOUT_REDIS=1 measures the in-process hot store instead.
-        if std::env::var("SIGHTLINE_BENCH_WITHOUT_REDIS").is_err() {
-            variables.push(("REDIS_URL", test_redis_url()));
-        }
-        const LIMIT: &str = "SIGHTLINE_INGEST_RATE_LIMIT_PER_SECOND";
-        if std::env::var(LIMIT).is_err() && !variables.iter().any(|(name, _)| *name == LIMIT) {
-            // The benchmark measures throughput, not the limit.
-            variables.push((LIMIT, "100000000".to_owned()));
-        }
-
         let (address, running, pid) = if launch.own_process {
             let (address, child) = spawn_child(&variables);
             let pid = child.id();
@@ -144,6 +122,89 @@ impl BenchServer {
         }
         drop(self.database.take());
     }
+}
+
+/// Several server processes, each a child of its own, on one fresh database, Redis prefix
+/// and JWT secret (as the processes of one deployment share them), with one tenant.
+pub struct BenchCluster {
+    /// One per process, in start order.
+    pub base_urls: Vec<String>,
+    pub pids: Vec<u32>,
+    /// Scopes `ingest` and `read`; valid on every process.
+    pub api_key: String,
+    pub owner_token: String,
+    pub database_url: String,
+    children: Vec<Child>,
+    database: Option<TestDatabase>,
+}
+
+impl BenchCluster {
+    /// Starts `processes` server children with `settings` (as [`Launch::settings`]), each
+    /// with a node id of its own, and signs the tenant up through the first.
+    pub fn start(processes: usize, settings: &[(&'static str, String)]) -> Self {
+        let (database, variables) = prepare(settings);
+        let (mut base_urls, mut pids, mut children) = (Vec::new(), Vec::new(), Vec::new());
+        for node in 1..=processes {
+            let mut own = variables.clone();
+            own.push(("SIGHTLINE_NODE_ID", format!("bench-node-{node}")));
+            let (address, child) = spawn_child(&own);
+            base_urls.push(format!("http://{address}"));
+            pids.push(child.id());
+            children.push(child);
+        }
+        let tenant = actix_web::rt::System::new().block_on(sign_up(&base_urls[0], "Bench"));
+        Self {
+            base_urls,
+            pids,
+            api_key: tenant.api_key,
+            owner_token: tenant.owner_token,
+            database_url: database.url(),
+            children,
+            database: Some(database),
+        }
+    }
+
+    /// Stops every process (all at once: each stops gracefully when its input closes), then
+    /// drops the database.
+    pub fn stop(mut self) {
+        for child in &mut self.children {
+            drop(child.stdin.take());
+        }
+        for child in &mut self.children {
+            let _ = child.wait();
+        }
+        drop(self.database.take());
+    }
+}
+
+/// A fresh database (cloned from the test template) and the server's variables for it: a
+/// new Redis prefix, the test JWT secret, Redis unless `SIGHTLINE_BENCH_WITHOUT_REDIS` is
+/// set, the rate limit lifted unless set, under `settings` and over the environment.
+fn prepare(settings: &[(&'static str, String)]) -> (TestDatabase, Vec<(&'static str, String)>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let database = runtime.block_on(TestDatabase::create(&test_database_url()));
+    drop(runtime);
+    let redis_prefix = format!("slbench-{}", uuid::Uuid::new_v4().simple());
+
+    // The server's own settings (SIGHTLINE_* variables) apply, so that tuning can be
+    // measured, under the launch's; the database, Redis and address are the benchmark's.
+    let mut variables = settings.to_vec();
+    variables.push(("DATABASE_URL", database.url()));
+    variables.push(("SIGHTLINE_REDIS_PREFIX", redis_prefix));
+    variables.push(("SIGHTLINE_JWT_SECRET", support::TEST_JWT_SECRET.to_owned()));
+    // SIGHTLINE_BENCH_WITHOUT_REDIS=1 measures the in-process hot store instead.
+    if std::env::var("SIGHTLINE_BENCH_WITHOUT_REDIS").is_err() {
+        variables.push(("REDIS_URL", test_redis_url()));
+    }
+    const LIMIT: &str = "SIGHTLINE_INGEST_RATE_LIMIT_PER_SECOND";
+    if std::env::var(LIMIT).is_err() && !variables.iter().any(|(name, _)| *name == LIMIT) {
+        // The benchmark measures throughput, not the limit.
+        variables.push((LIMIT, "100000000".to_owned()));
+    }
+    (database, variables)
 }
 
 /// `VmRSS` of `/proc/<process>/status` in bytes; `process` is a pid or `self`.

@@ -130,6 +130,9 @@ impl Tally {
     }
 }
 
+/// Probers made so far in this process.
+static PROBERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Sends probes over two keep-alive connections of its own.
 pub struct Prober {
     address: SocketAddr,
@@ -158,7 +161,12 @@ impl Prober {
             address: host.parse().expect("the server address is ip:port"),
             host,
             authorization: format!("Bearer {api_key}"),
-            tag: format!("{tag}-{run}"),
+            // The count keeps probers made in one millisecond apart (the cluster's drains of
+            // several processes at once would otherwise send the same events to each).
+            tag: format!(
+                "{tag}-{run}-{}",
+                PROBERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
             next: 0,
             timeout: PROBE_TIMEOUT,
             poll_every: POLL_EVERY,
