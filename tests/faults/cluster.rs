@@ -236,6 +236,45 @@ async fn an_abandoned_reevaluation_is_resumed_after_its_cursor_by_another_proces
     drop(other);
 }
 
+/// A client that sends a batch again through another process while the first is still being
+/// written (a timeout, a cut connection) gets a second writer on the same rows: both must be
+/// answered, each event stored once, never a 503 from two writers deadlocked on them.
+#[actix_web::test]
+async fn two_processes_writing_the_same_events_at_once_both_answer() {
+    let app = TestApp::spawn_process(SERVER).await;
+    let other = app.start_sibling(SERVER);
+    let owner = app.signup().await;
+    let (_, key) = app.create_api_key(&owner.token, &["ingest", "read"]).await;
+    for round in 0..5 {
+        let events: Vec<Value> = (0..400)
+            .map(|i| detection(&format!("d-{round}-{i}"), &format!("s-{i}")))
+            .collect();
+        let reversed: Vec<Value> = events.iter().rev().cloned().collect();
+        let (first, second) = futures_util::future::join(
+            answer(&app.base_url, &key, events),
+            answer(&other.base_url, &key, reversed),
+        )
+        .await;
+        assert_eq!(first, 202, "round {round}");
+        assert_eq!(second, 202, "round {round}");
+    }
+    assert_eq!(app.count("SELECT count(*) FROM detections").await, 2000);
+}
+
+/// The status `events` are answered with by the process at `base_url`.
+async fn answer(base_url: &str, key: &str, events: Vec<Value>) -> u16 {
+    awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish()
+        .post(format!("{base_url}/v1/events"))
+        .insert_header(("Authorization", format!("Bearer {key}")))
+        .send_json(&batch(events))
+        .await
+        .unwrap_or_else(|err| panic!("POST {base_url}/v1/events: {err}"))
+        .status()
+        .as_u16()
+}
+
 /// Sends `events` to the process at `base_url`, expecting every one accepted.
 async fn send(base_url: &str, key: &str, events: Vec<Value>) {
     let count = events.len();

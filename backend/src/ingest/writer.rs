@@ -9,7 +9,7 @@
 
 use crate::actors::matcher::Matcher;
 use crate::actors::matcher::in_flight::Token;
-use crate::storage::availability::is_unavailable;
+use crate::storage::availability::{is_retryable_conflict, is_unavailable};
 use crate::storage::events::{EventRow, InvalidRow, write_batch};
 use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
@@ -173,7 +173,16 @@ async fn write(db: &DatabaseConnection, matcher: &Matcher, batch: Vec<Job>) {
     let invalid: Vec<&InvalidRow> = batch.iter().flat_map(|job| job.invalid.iter()).collect();
 
     let started = std::time::Instant::now();
-    let outcome = write_batch(db, &candidates, &invalid).await;
+    let mut outcome = write_batch(db, &candidates, &invalid).await;
+    // Rows are written in one order everywhere, so this is rare (another statement locking
+    // the same rows in another order); nothing was committed, so once more is safe.
+    if outcome.as_ref().is_err_and(is_retryable_conflict) {
+        tracing::warn!(
+            events = candidates.len(),
+            "batch write lost a lock conflict; writing it again"
+        );
+        outcome = write_batch(db, &candidates, &invalid).await;
+    }
     tracing::debug!(
         jobs = batch.len(),
         events = candidates.len(),

@@ -34,6 +34,19 @@ pub fn driver_error_is_unavailable(err: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether `err` is PostgreSQL choosing this transaction as a deadlock's victim (40P01) or
+/// a serialisation failure (40001): nothing of it was committed, and running it again may
+/// well succeed.
+pub fn is_retryable_conflict(err: &DbErr) -> bool {
+    match err {
+        DbErr::Query(RuntimeErr::SqlxError(cause)) | DbErr::Exec(RuntimeErr::SqlxError(cause)) => {
+            matches!(&**cause, sqlx::Error::Database(db)
+                if db.code().is_some_and(|code| code == "40P01" || code == "40001"))
+        }
+        _ => false,
+    }
+}
+
 /// SQLSTATE class 08 (connection exception), the server shutting down or starting up
 /// (57P01–57P03), and too many connections (53300).
 fn sqlstate_is_unavailable(code: &str) -> bool {

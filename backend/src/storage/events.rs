@@ -53,17 +53,37 @@ pub struct InvalidRow {
 /// Stores `events` (insert or ignore) and `invalid` in one transaction. Returns, for each
 /// event in order, whether it was inserted; `false` means an event with the same tenant, type
 /// and `event_id` was already stored. No two of `events` may share that identity.
+///
+/// The rows are written in (tenant, type, event id) order, the same in every writer and
+/// process, so two batches holding some of the same events (a client's retry through
+/// another node while its first request is still being written) wait for each other rather
+/// than deadlock on the unique index.
 pub async fn write_batch(
     db: &DatabaseConnection,
     events: &[&EventRow],
     invalid: &[&InvalidRow],
 ) -> Result<Vec<bool>, DbErr> {
-    match db.get_database_backend() {
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_unstable_by_key(|&i| {
+        let row = events[i];
+        (
+            row.tenant_id.as_uuid(),
+            row.event.kind(),
+            row.event.event_id.as_str(),
+        )
+    });
+    let sorted: Vec<&EventRow> = order.iter().map(|&i| events[i]).collect();
+    let inserted_sorted = match db.get_database_backend() {
         DbBackend::Postgres => {
-            postgres::write_batch(db.get_postgres_connection_pool(), events, invalid).await
+            postgres::write_batch(db.get_postgres_connection_pool(), &sorted, invalid).await?
         }
-        _ => write_batch_generic(db, events, invalid).await,
+        _ => write_batch_generic(db, &sorted, invalid).await?,
+    };
+    let mut inserted = vec![false; events.len()];
+    for (position, &index) in order.iter().enumerate() {
+        inserted[index] = inserted_sorted.get(position).copied().unwrap_or(false);
     }
+    Ok(inserted)
 }
 
 /// Which of `ids` (of one kind) the tenant already has.
