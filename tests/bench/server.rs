@@ -40,6 +40,17 @@ pub struct BenchServer {
     pub pid: u32,
     running: Option<Running>,
     database: Option<TestDatabase>,
+    _redis_keys: RedisKeys,
+}
+
+/// The run's Redis prefix: its keys (hot copies of sessions live a day) are deleted when
+/// this is dropped, so that a benchmark leaves nothing for the next test run to scan past.
+struct RedisKeys(String);
+
+impl Drop for RedisKeys {
+    fn drop(&mut self) {
+        support::database::delete_redis_prefix(&test_redis_url(), &self.0);
+    }
 }
 
 enum Running {
@@ -64,7 +75,7 @@ impl BenchServer {
     }
 
     pub fn launch(launch: &Launch) -> Self {
-        let (database, variables) = prepare(&launch.settings);
+        let (database, redis_keys, variables) = prepare(&launch.settings);
         let database_url = database.url();
         let (address, running, pid) = if launch.own_process {
             let (address, child) = spawn_child(&variables);
@@ -95,6 +106,7 @@ impl BenchServer {
             pid,
             running: Some(running),
             database: Some(database),
+            _redis_keys: redis_keys,
         }
     }
 
@@ -136,13 +148,14 @@ pub struct BenchCluster {
     pub database_url: String,
     children: Vec<Child>,
     database: Option<TestDatabase>,
+    _redis_keys: RedisKeys,
 }
 
 impl BenchCluster {
     /// Starts `processes` server children with `settings` (as [`Launch::settings`]), each
     /// with a node id of its own, and signs the tenant up through the first.
     pub fn start(processes: usize, settings: &[(&'static str, String)]) -> Self {
-        let (database, variables) = prepare(settings);
+        let (database, redis_keys, variables) = prepare(settings);
         let (mut base_urls, mut pids, mut children) = (Vec::new(), Vec::new(), Vec::new());
         for node in 1..=processes {
             let mut own = variables.clone();
@@ -161,6 +174,7 @@ impl BenchCluster {
             database_url: database.url(),
             children,
             database: Some(database),
+            _redis_keys: redis_keys,
         }
     }
 
@@ -180,7 +194,9 @@ impl BenchCluster {
 /// A fresh database (cloned from the test template) and the server's variables for it: a
 /// new Redis prefix, the test JWT secret, Redis unless `SIGHTLINE_BENCH_WITHOUT_REDIS` is
 /// set, the rate limit lifted unless set, under `settings` and over the environment.
-fn prepare(settings: &[(&'static str, String)]) -> (TestDatabase, Vec<(&'static str, String)>) {
+fn prepare(
+    settings: &[(&'static str, String)],
+) -> (TestDatabase, RedisKeys, Vec<(&'static str, String)>) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -193,7 +209,7 @@ fn prepare(settings: &[(&'static str, String)]) -> (TestDatabase, Vec<(&'static 
     // measured, under the launch's; the database, Redis and address are the benchmark's.
     let mut variables = settings.to_vec();
     variables.push(("DATABASE_URL", database.url()));
-    variables.push(("SIGHTLINE_REDIS_PREFIX", redis_prefix));
+    variables.push(("SIGHTLINE_REDIS_PREFIX", redis_prefix.clone()));
     variables.push(("SIGHTLINE_JWT_SECRET", support::TEST_JWT_SECRET.to_owned()));
     // SIGHTLINE_BENCH_WITHOUT_REDIS=1 measures the in-process hot store instead.
     if std::env::var("SIGHTLINE_BENCH_WITHOUT_REDIS").is_err() {
@@ -204,7 +220,7 @@ fn prepare(settings: &[(&'static str, String)]) -> (TestDatabase, Vec<(&'static 
         // The benchmark measures throughput, not the limit.
         variables.push((LIMIT, "100000000".to_owned()));
     }
-    (database, variables)
+    (database, RedisKeys(redis_prefix), variables)
 }
 
 /// `VmRSS` of `/proc/<process>/status` in bytes; `process` is a pid or `self`.

@@ -242,8 +242,9 @@ pub fn delete_redis_prefix(redis_url: &str, prefix: &str) {
                     .arg(cursor)
                     .arg("MATCH")
                     .arg(&pattern)
+                    // Few round trips even when other runs left many keys behind.
                     .arg("COUNT")
-                    .arg(1000)
+                    .arg(10_000)
                     .query_async(&mut conn)
                     .await
                     .ok()?;
