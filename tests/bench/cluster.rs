@@ -1,9 +1,11 @@
 //! The `cluster` scenario: what several server processes on one database cost.
 //!
-//! For each process count N (`--processes`, default 1, 2 and 3): a fresh database and Redis
-//! prefix, N server processes on them ([`BenchCluster`], each a child of its own, sharing this
-//! machine's cores: this shows the coordination overhead, not a speed-up), one tenant and the
-//! `matching` scenario's goal. Then the same batched load twice, each for `--seconds`:
+//! For each process count N (`--processes`, default 1, 2 and 3) and each routing below, a
+//! phase of its own: a fresh database and Redis prefix, N server processes on them
+//! ([`BenchCluster`], each a child of its own, sharing this machine's cores: this shows the
+//! coordination overhead, not a speed-up), one tenant and the `matching` scenario's goal; a
+//! 3 s warm-up of the same load on other sessions, an `ANALYZE` and the catch-up; then the
+//! batched load for `--seconds`:
 //!
 //! - **routed**: every session's events go to the process its token hashes to, as a router
 //!   hashing the key sends them; the sessions a process matches are its own, so it finds them
@@ -23,7 +25,7 @@
 //! attribution tables every [`ANALYZE_EVERY`], as the `soak` does, standing in for autovacuum.
 
 use crate::load::{self, Routing};
-use crate::matching::{Analyzer, create_goal, lag};
+use crate::matching::{ANALYZE, Analyzer, create_goal, lag};
 use crate::server::BenchCluster;
 use std::time::{Duration, Instant};
 
@@ -36,6 +38,8 @@ pub const DEFAULT_SESSIONS_PER_SECOND: u64 = 1_000;
 /// this machine's PostgreSQL), so that the session loads of the sprayed phases keep their
 /// plans as the tables grow.
 const ANALYZE_EVERY: Duration = Duration::from_secs(5);
+/// The load before each measured phase.
+const WARM_UP: Duration = Duration::from_secs(3);
 /// How long after the load a lag probe may still end.
 const PROBE_GRACE: Duration = Duration::from_secs(2);
 /// How long matching may take to catch up after a phase.
@@ -112,36 +116,78 @@ pub fn run(options: &Options) {
     );
     let mut phases = Vec::new();
     for &processes in &options.processes {
-        let cluster = BenchCluster::start(processes, &[]);
-        let analyzer = Analyzer::start(&cluster.database_url, ANALYZE_EVERY);
-        let system = actix_web::rt::System::new();
-        system.block_on(async {
-            create_goal(&cluster.base_urls[0], &cluster.owner_token).await;
-            // Every process attributes a probe before the load: it sees the goal.
-            if drain(&cluster).await.is_none() {
-                eprintln!("a process did not attribute its first probe within {DRAIN_TIMEOUT:?}");
-            }
-        });
-        println!();
-        println!(
-            "{processes} process(es), pids {:?}, at {}",
-            cluster.pids,
-            cluster.base_urls.join(", ")
-        );
         let routings: &[Routing] = if processes == 1 {
             &[Routing::Routed]
         } else {
             &[Routing::Routed, Routing::Sprayed]
         };
+        // A cluster of its own for each phase: on a shared one the second phase would meet
+        // the first one's rows, plans and resident sessions.
         for &routing in routings {
+            let cluster = BenchCluster::start(processes, &[]);
+            let analyzer = Analyzer::start(&cluster.database_url, ANALYZE_EVERY);
+            let system = actix_web::rt::System::new();
+            system.block_on(async {
+                create_goal(&cluster.base_urls[0], &cluster.owner_token).await;
+                // Every process attributes a probe before the load: it sees the goal.
+                if drain(&cluster).await.is_none() {
+                    eprintln!(
+                        "a process did not attribute its first probe within {DRAIN_TIMEOUT:?}"
+                    );
+                }
+            });
+            println!();
+            println!(
+                "{processes} process(es), {}, pids {:?}, at {}",
+                routing.name(),
+                cluster.pids,
+                cluster.base_urls.join(", ")
+            );
+            warm_up(&system, &cluster, routing, options);
             let phase = measure(&system, &cluster, routing, options);
             print_phase(&phase);
             phases.push(phase);
+            analyzer.stop();
+            cluster.stop();
         }
-        analyzer.stop();
-        cluster.stop();
     }
     print_summary(options, &phases);
+}
+
+/// Before a phase is measured: [`WARM_UP`] of the same load (a client of its own, so on
+/// sessions of its own), an `ANALYZE`
+/// (the tables are no longer empty, so session loads get their real plans) and the catch-up.
+fn warm_up(
+    system: &actix_web::rt::SystemRunner,
+    cluster: &BenchCluster,
+    routing: Routing,
+    options: &Options,
+) {
+    let urls: Vec<&str> = cluster.base_urls.iter().map(String::as_str).collect();
+    system.block_on(async {
+        load::Client::cluster(&urls, &cluster.api_key, options.sessions, routing)
+            .closed_loop(100, options.batch_concurrency, WARM_UP)
+            .await;
+    });
+    analyze_now(&cluster.database_url);
+    if system.block_on(drain(cluster)).is_none() {
+        eprintln!("matching did not catch up with the warm-up within {DRAIN_TIMEOUT:?}");
+    }
+}
+
+/// `ANALYZE` of the event and attribution tables, once, now.
+fn analyze_now(database_url: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime for ANALYZE");
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(database_url)
+            .await
+            .expect("connect for ANALYZE");
+        sqlx::raw_sql(ANALYZE).execute(&mut conn).await.expect("ANALYZE");
+    });
 }
 
 /// One phase: the load on its own thread, lag probes on this one, then the catch-up.

@@ -291,7 +291,7 @@ async fn analyze_tables(database_url: &str) {
         .expect("ANALYZE");
 }
 
-const ANALYZE: &str = "ANALYZE detections, conversions, attributions";
+pub const ANALYZE: &str = "ANALYZE detections, conversions, attributions";
 
 /// Keeps the planner's statistics current while the server runs, as autovacuum's analyze
 /// would: session loads pick their index by them.
