@@ -186,7 +186,10 @@ fn analyze_now(database_url: &str) {
         let mut conn = sqlx::PgConnection::connect(database_url)
             .await
             .expect("connect for ANALYZE");
-        sqlx::raw_sql(ANALYZE).execute(&mut conn).await.expect("ANALYZE");
+        sqlx::raw_sql(ANALYZE)
+            .execute(&mut conn)
+            .await
+            .expect("ANALYZE");
     });
 }
 
