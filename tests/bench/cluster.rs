@@ -25,7 +25,7 @@
 //! attribution tables every [`ANALYZE_EVERY`], as the `soak` does, standing in for autovacuum.
 
 use crate::load::{self, Routing};
-use crate::matching::{ANALYZE, Analyzer, create_goal, lag};
+use crate::matching::{Analyzer, analyze_tables, create_goal, lag};
 use crate::server::BenchCluster;
 use std::time::{Duration, Instant};
 
@@ -169,28 +169,10 @@ fn warm_up(
             .closed_loop(100, options.batch_concurrency, WARM_UP)
             .await;
     });
-    analyze_now(&cluster.database_url);
+    system.block_on(analyze_tables(&cluster.database_url));
     if system.block_on(drain(cluster)).is_none() {
         eprintln!("matching did not catch up with the warm-up within {DRAIN_TIMEOUT:?}");
     }
-}
-
-/// `ANALYZE` of the event and attribution tables, once, now.
-fn analyze_now(database_url: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime for ANALYZE");
-    runtime.block_on(async {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(database_url)
-            .await
-            .expect("connect for ANALYZE");
-        sqlx::raw_sql(ANALYZE)
-            .execute(&mut conn)
-            .await
-            .expect("ANALYZE");
-    });
 }
 
 /// One phase: the load on its own thread, lag probes on this one, then the catch-up.

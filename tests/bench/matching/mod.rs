@@ -280,7 +280,8 @@ fn lag_phases(options: &Options) -> LagReport {
     }
 }
 
-async fn analyze_tables(database_url: &str) {
+/// `ANALYZE` of the event and attribution tables, once, now.
+pub async fn analyze_tables(database_url: &str) {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(database_url)
         .await
@@ -291,7 +292,7 @@ async fn analyze_tables(database_url: &str) {
         .expect("ANALYZE");
 }
 
-pub const ANALYZE: &str = "ANALYZE detections, conversions, attributions";
+const ANALYZE: &str = "ANALYZE detections, conversions, attributions";
 
 /// Keeps the planner's statistics current while the server runs, as autovacuum's analyze
 /// would: session loads pick their index by them.
