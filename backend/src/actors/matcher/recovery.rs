@@ -21,7 +21,7 @@ use std::time::Duration;
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// How long a process's heartbeat may stop before its checkpoint is taken over: several
 /// missed writes, so that a slow second or a short database outage takes nothing over.
-pub const LEASE: chrono::Duration = chrono::Duration::seconds(5);
+const LEASE: chrono::Duration = chrono::Duration::seconds(5);
 /// Re-matched before the checkpoint too, in case the clock stepped back.
 const MARGIN: chrono::Duration = chrono::Duration::seconds(5);
 /// Events per recovery page; a page is matched before the next is read.
