@@ -115,7 +115,7 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             database_acquire_timeout: Duration::from_secs(5),
             ingest_rate_limit_per_second: 50_000,
-            ingest_writers: 2,
+            ingest_writers: 3,
             ingest_queue_capacity: 1024,
             ingest_max_batch_events: 10_000,
             ingest_reply_timeout: Duration::from_secs(10),

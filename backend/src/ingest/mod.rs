@@ -181,15 +181,15 @@ impl Ingestor {
         if let Some(token) = token
             && !(rows.is_empty() && invalid.is_empty())
         {
-            let inserted =
-                self.writer
-                    .write(rows, invalid, token)
-                    .await
-                    .map_err(|err| match err {
-                        WriteError::Overloaded | WriteError::TimedOut | WriteError::Storage(_) => {
-                            IngestError::Unavailable(err.to_string())
-                        }
-                    })?;
+            let inserted = self
+                .writer
+                .write(tenant.id(), rows, invalid, token)
+                .await
+                .map_err(|err| match err {
+                    WriteError::Overloaded | WriteError::TimedOut | WriteError::Storage(_) => {
+                        IngestError::Unavailable(err.to_string())
+                    }
+                })?;
             let mut inserted = inserted.into_iter();
             for status in statuses.iter_mut().filter(|s| s.is_none()) {
                 *status = Some(if inserted.next().unwrap_or(false) {

@@ -1,26 +1,32 @@
 //! Group commit: the events of many concurrent requests are written to the database together,
 //! and each request is answered only after the batch holding its rows has committed.
 //!
-//! Requests queue in a bounded channel. A few writer tasks each take what is queued (up to a
-//! size bound), write it as one statement, and reply to every request in it. Under load the
-//! queue fills while a write is in flight, so batches grow on their own; at low load a request
-//! is written at once, with no waiting. When the queue is full (storage slow or down) a request
-//! is refused at once, never left hanging, and nothing in it is acknowledged.
+//! Requests wait in a bounded queue, fair between tenants ([`queue`]). A few writer tasks each
+//! take one tenant's waiting requests (up to a size bound), write them as one statement, and
+//! reply to every request in it. Under load requests queue while a write is in flight, so
+//! batches grow on their own; at low load a request is written at once, with no waiting. When
+//! the queue is full (storage slow or down) a request is refused at once, never left hanging,
+//! and nothing in it is acknowledged.
+
+mod queue;
 
 use crate::actors::matcher::Matcher;
 use crate::actors::matcher::in_flight::Token;
+use crate::domain::TenantId;
 use crate::storage::availability::{is_retryable_conflict, is_unavailable};
 use crate::storage::events::{EventRow, InvalidRow, write_batch};
+use queue::{FairQueue, Refused};
 use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// How the writer is sized.
 #[derive(Debug, Clone, Copy)]
 pub struct WriterConfig {
-    /// Writer tasks writing batches concurrently.
+    /// Writer tasks writing batches concurrently; one tenant's batches take at most half of
+    /// them (rounded up).
     pub writers: usize,
     /// Requests that may wait in the queue before new ones are refused.
     pub queue_capacity: usize,
@@ -53,8 +59,24 @@ struct Job {
 /// The handle requests use to write.
 #[derive(Debug, Clone)]
 pub struct Writer {
-    sender: mpsc::Sender<Job>,
+    queue: Arc<Handle>,
     reply_timeout: Duration,
+}
+
+/// The requests' side of the queue: once every [`Writer`] is gone (the server is shutting
+/// down), the writer tasks write what waits and stop.
+struct Handle(Arc<FairQueue<Job>>);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Handle")
+    }
 }
 
 impl std::fmt::Debug for Job {
@@ -70,39 +92,45 @@ impl Writer {
     /// Starts the writer tasks on the current runtime.
     /// Committed events go on to `matcher`.
     pub fn start(db: DatabaseConnection, matcher: Matcher, config: WriterConfig) -> Self {
-        let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
-        let receiver = Arc::new(Mutex::new(receiver));
-        for _ in 0..config.writers.max(1) {
-            tokio::spawn(run(
-                db.clone(),
-                matcher.clone(),
-                Arc::clone(&receiver),
-                config.max_batch_events,
-            ));
+        let writers = config.writers.max(1);
+        let queue = Arc::new(FairQueue::new(
+            config.queue_capacity,
+            config.max_batch_events,
+            writers,
+        ));
+        for _ in 0..writers {
+            tokio::spawn(run(db.clone(), matcher.clone(), Arc::clone(&queue)));
         }
         Self {
-            sender,
+            queue: Arc::new(Handle(queue)),
             reply_timeout: config.reply_timeout,
         }
     }
 
-    /// Writes one request's rows; returns, per event, whether it was inserted (`false`: a
-    /// duplicate of a stored event).
+    /// Writes one request's rows, all of `tenant`'s; returns, per event, whether it was
+    /// inserted (`false`: a duplicate of a stored event).
     pub async fn write(
         &self,
+        tenant: TenantId,
         events: Vec<EventRow>,
         invalid: Vec<InvalidRow>,
         token: Arc<Token>,
     ) -> Result<Vec<bool>, WriteError> {
         let (reply, outcome) = oneshot::channel();
-        self.sender
-            .try_send(Job {
-                events,
-                invalid,
-                token,
-                reply,
-            })
-            .map_err(|_| WriteError::Overloaded)?;
+        let size = events.len() + invalid.len();
+        let job = Job {
+            events,
+            invalid,
+            token,
+            reply,
+        };
+        // Closed only once no writer handle is left, so not while this one is in use.
+        self.queue
+            .0
+            .push(tenant, job, size)
+            .map_err(|(refused, _)| match refused {
+                Refused::Full | Refused::Closed => WriteError::Overloaded,
+            })?;
         match tokio::time::timeout(self.reply_timeout, outcome).await {
             Ok(Ok(Ok(inserted))) => Ok(inserted),
             Ok(Ok(Err(cause))) => Err(WriteError::Storage(cause)),
@@ -111,32 +139,12 @@ impl Writer {
     }
 }
 
-async fn run(
-    db: DatabaseConnection,
-    matcher: Matcher,
-    receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
-    max_batch_events: usize,
-) {
-    loop {
-        let batch = {
-            let mut receiver = receiver.lock().await;
-            let Some(first) = receiver.recv().await else {
-                return; // every sender is gone: the server is shutting down
-            };
-            let mut size = first.events.len() + first.invalid.len();
-            let mut batch = vec![first];
-            while size < max_batch_events {
-                match receiver.try_recv() {
-                    Ok(job) => {
-                        size += job.events.len() + job.invalid.len();
-                        batch.push(job);
-                    }
-                    Err(_) => break,
-                }
-            }
-            batch
-        };
-        write(&db, &matcher, batch).await;
+async fn run(db: DatabaseConnection, matcher: Matcher, queue: Arc<FairQueue<Job>>) {
+    while let Some(mut batch) = queue.next_batch().await {
+        let jobs = std::mem::take(&mut batch.jobs);
+        write(&db, &matcher, jobs).await;
+        // The tenant's writer is given back only now that its batch is written.
+        drop(batch);
     }
 }
 
