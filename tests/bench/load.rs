@@ -486,6 +486,22 @@ impl Record {
 }
 
 impl Outcome {
+    /// The two outcomes as one: their requests, errors and latencies together, over their
+    /// summed time.
+    pub fn merge(mut self, other: Outcome) -> Outcome {
+        self.requests += other.requests;
+        self.accepted += other.accepted;
+        self.errors += other.errors;
+        for (status, count) in other.refused {
+            *self.refused.entry(status).or_default() += count;
+        }
+        self.connection_errors += other.connection_errors;
+        self.latencies_us.extend(other.latencies_us);
+        self.latencies_us.sort_unstable();
+        self.elapsed += other.elapsed;
+        self
+    }
+
     pub fn events_per_second(&self) -> f64 {
         self.accepted as f64 / self.elapsed.as_secs_f64()
     }

@@ -50,6 +50,7 @@
 
 mod cluster;
 mod copy_ceiling;
+mod cpu;
 mod isolation;
 mod load;
 mod matching;
@@ -78,8 +79,10 @@ fn usage() -> ! {
          reports: --detections loaded (default 1000000), --runs timed requests per query (default 5),\n\
          --purchase-every: a purchase after one session (of four detections) in N (default 10).\n\
          \x20      sightline-bench isolation [--seconds N] [--rate EVENTS_PER_S] [--limit EVENTS_PER_S]\n\
-         \x20          [--closed-loop-flood [--flood-concurrency N]] [--max-seconds N] [--batch-concurrency N]\n\
-         isolation: --seconds per measured phase (default 20), --rate tenant B's open-loop load\n\
+         \x20          [--closed-loop-flood [--flood-concurrency N]] [--rounds N] [--max-seconds N]\n\
+         \x20          [--batch-concurrency N]\n\
+         isolation: --seconds of each of B's two phases (default 20), measured in --rounds parts\n\
+         (default 5) that alternate between B alone and B while A floods; --rate tenant B's load\n\
          (default a tenth of the maximum batched rate), --limit the per-tenant rate limit the\n\
          server is started with (default a quarter of the maximum). Tenant A floods at its limit in\n\
          open loop; --closed-loop-flood as fast as the server answers instead, --flood-concurrency\n\
@@ -150,6 +153,7 @@ fn main() {
         limit: None,
         flood_concurrency: 64,
         closed_loop_flood: false,
+        rounds: 5,
     };
     let mut soak = soak::Options {
         duration: Duration::from_secs(600),
@@ -195,6 +199,7 @@ fn main() {
                     .unwrap_or_else(|| usage());
             }
             "--limit" => isolation.limit = Some(number(&mut iter)),
+            "--rounds" => isolation.rounds = u32::try_from(number(&mut iter)).unwrap_or(5),
             "--closed-loop-flood" => isolation.closed_loop_flood = true,
             "--flood-concurrency" => {
                 isolation.flood_concurrency = usize::try_from(number(&mut iter)).unwrap_or(64);
