@@ -17,7 +17,8 @@
 //! again), so that a slow spell of the machine (a shared virtual machine's stolen time, a
 //! PostgreSQL checkpoint) falls on both rather than on one. Between rounds the flood stops and
 //! the server settles before B alone is measured again, so that no leftover of the flood
-//! counts as B's time alone.
+//! counts as B's time alone. Each round shows the machine's CPU idle and stolen shares and
+//! the kernel's largest writeback burst ([`writeback`]), which stall every tenant alike.
 //!
 //! The figure of merit is B's p99 under the flood over its p99 alone, each over all its
 //! rounds (the goal: at most 2).
@@ -25,6 +26,7 @@
 use crate::cpu::{CpuShares, CpuTimes};
 use crate::load;
 use crate::server::{BenchServer, Launch};
+use crate::writeback;
 use std::time::{Duration, Instant};
 
 /// Events per request of tenant B: small batches, so that a phase holds enough requests
@@ -92,6 +94,7 @@ pub fn run(options: &Options) {
         options.phase.as_secs(),
         options.rounds.max(1)
     );
+    println!("{}", writeback::settings());
     let b = load::Client::new(&server.base_url, &server.api_key);
     let b_load = |length| b.open_loop(B_BATCH, rate / B_BATCH as f64, length);
     let flood = Flood {
@@ -105,31 +108,36 @@ pub fn run(options: &Options) {
     let part = options.phase / rounds;
 
     system.block_on(b_load(WARM_UP));
+    let bursts = writeback::Watch::start();
     let mut phases: Option<(load::Outcome, load::Outcome, load::Outcome)> = None;
     let (mut cpu_alone, mut cpu_loaded) = (Vec::new(), Vec::new());
     let mut flood_seconds = 0.0;
     for round in 1..=rounds {
         let before = CpuTimes::now();
+        bursts.take_mb();
         let alone = system.block_on(b_load(part));
         let alone_cpu = before.until(&CpuTimes::now());
+        let alone_burst = bursts.take_mb();
         cpu_alone.push(alone_cpu);
         let flooding = flood.start(FLOOD_LEAD + part + FLOOD_LEAD);
         let flood_started = Instant::now();
         let (loaded, loaded_cpu) = system.block_on(async {
             b_load(FLOOD_LEAD).await;
             let before = CpuTimes::now();
+            bursts.take_mb();
             let loaded = b_load(part).await;
             (loaded, before.until(&CpuTimes::now()))
         });
+        let loaded_burst = bursts.take_mb();
         cpu_loaded.push(loaded_cpu);
         let flooded = flooding.join().expect("the flood thread");
         flood_seconds += flood_started.elapsed().as_secs_f64();
         println!(
             "  round {round} of {rounds}: B's p99 alone {:.2} ms ({}), while A floods {:.2} ms ({})",
             alone.percentile_ms(99.0),
-            describe(alone_cpu),
+            describe(alone_cpu, alone_burst),
             loaded.percentile_ms(99.0),
-            describe(loaded_cpu)
+            describe(loaded_cpu, loaded_burst)
         );
         phases = Some(match phases {
             None => (alone, loaded, flooded),
@@ -155,8 +163,12 @@ pub fn run(options: &Options) {
     });
 }
 
-fn describe(cpu: CpuShares) -> String {
-    format!("CPU {:.0}% idle, {:.0}% stolen", cpu.idle, cpu.stolen)
+/// A phase's machine: CPU shares, and the largest writeback burst (MB written back at once).
+fn describe(cpu: CpuShares, burst_mb: f64) -> String {
+    format!(
+        "CPU {:.0}% idle, {:.0}% stolen, writeback burst {burst_mb:.0} MB",
+        cpu.idle, cpu.stolen
+    )
 }
 
 /// Tenant A's load.

@@ -57,6 +57,7 @@ mod matching;
 mod reports;
 mod server;
 mod soak;
+mod writeback;
 
 use std::time::Duration;
 
