@@ -1,16 +1,19 @@
 //! The `sightline` command line: `serve` (the default) runs the server, `migrate` applies the
-//! database migrations and exits. In the library so that the test suite can build the same
-//! command as a binary of its own (to kill it with SIGKILL and start it again).
+//! database migrations and exits, `probe` asks a running server whether it is ready. In the
+//! library so that the test suite can build the same command as a binary of its own (to kill
+//! it with SIGKILL and start it again).
 
 use crate::config::Settings;
 use crate::startup::Application;
 use std::process::ExitCode;
 
 const USAGE: &str = "\
-usage: sightline [serve | migrate | help | version]
+usage: sightline [serve | migrate | probe | help | version]
 
   serve     run the server (the default); migrations are applied first
   migrate   apply pending database migrations, then exit
+  probe     ask the server this configuration runs (SIGHTLINE_LISTEN) whether it is ready
+            (GET /readyz); exit status 0 if it is, 1 if not: a container health check
 
 Configuration comes from the environment (DATABASE_URL, REDIS_URL, SIGHTLINE_LISTEN,
 SIGHTLINE_DATA_DIR, SIGHTLINE_JWT_SECRET, ...) over an optional TOML file named by
@@ -19,6 +22,7 @@ SIGHTLINE_CONFIG (default ./sightline.toml). See README.md for every setting.";
 enum Command {
     Serve,
     Migrate,
+    Probe,
 }
 
 /// Runs the command named by the process arguments.
@@ -36,6 +40,7 @@ async fn run() -> ExitCode {
     {
         [] | ["serve"] => Command::Serve,
         ["migrate"] => Command::Migrate,
+        ["probe"] => Command::Probe,
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -62,6 +67,7 @@ async fn run() -> ExitCode {
     let outcome = match command {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
+        Command::Probe => probe(settings).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -85,6 +91,12 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("Sightline is running: open http://{address}/");
     app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn probe(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let answer = crate::probe::readiness(settings.listen).await?;
+    println!("{answer}");
     Ok(())
 }
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod ingest;
 pub mod matching;
 pub mod metrics;
+pub mod probe;
 pub mod routes;
 pub mod startup;
 pub mod state;

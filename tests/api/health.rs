@@ -107,3 +107,59 @@ async fn a_node_starts_and_serves_while_redis_is_down_and_uses_it_once_it_answer
     })
     .await;
 }
+
+/// The server's own binary, whose `probe` command is the container health check.
+const SERVER: &str = env!("CARGO_BIN_EXE_sightline-server");
+
+/// Runs `sightline probe` configured to reach `listen` (as a container's environment would),
+/// off the test's thread, which also runs the server being probed.
+async fn probe(listen: &str) -> std::process::Output {
+    let listen = listen.to_owned();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(SERVER)
+            .arg("probe")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SIGHTLINE_LISTEN", listen)
+            .output()
+            .expect("run sightline probe")
+    })
+    .await
+    .expect("the probe thread")
+}
+
+fn listen_address(app: &TestApp) -> String {
+    app.base_url.trim_start_matches("http://").to_owned()
+}
+
+#[actix_web::test]
+async fn probe_succeeds_against_a_ready_server_and_prints_its_readiness() {
+    let app = TestApp::spawn().await;
+    let output = probe(&listen_address(&app)).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    let readiness: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON");
+    assert_eq!(readiness["status"], "ready");
+}
+
+#[actix_web::test]
+async fn probe_fails_when_the_database_is_unreachable() {
+    let (app, proxy) = TestApp::spawn_behind_proxy(|_| {}).await;
+    proxy.cut();
+    let output = probe(&listen_address(&app)).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(stderr.contains("answered 503"), "{stderr}");
+    proxy.restore().await;
+}
+
+#[actix_web::test]
+async fn probe_fails_when_nothing_listens() {
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = unused.local_addr().unwrap().to_string();
+    drop(unused);
+    let output = probe(&address).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(stderr.contains("cannot reach"), "{stderr}");
+}

@@ -320,6 +320,50 @@ async fn the_kubernetes_probes_are_routes_the_server_answers() {
     }
 }
 
+/// Compose has no HTTP probe of its own: a server container is checked by running the
+/// image's `sightline probe`, which the API tests show failing without the database.
+#[test]
+fn compose_checks_every_server_with_its_probe_and_waits_for_readiness() {
+    let dockerfile = read("Dockerfile");
+    assert!(
+        dockerfile.contains("COPY --from=build /usr/local/bin/sightline /usr/local/bin/sightline"),
+        "Dockerfile: the binary is not at /usr/local/bin/sightline"
+    );
+    assert!(
+        dockerfile.contains("--timeout=6s")
+            && dockerfile.contains(r#"CMD ["/usr/local/bin/sightline", "probe"]"#),
+        "Dockerfile: the image's HEALTHCHECK"
+    );
+    // `/readyz` waits up to 2 s for PostgreSQL and then 2 s for Redis.
+    let longest_answer = Duration::from_secs(4);
+    for file in compose_files() {
+        let text = read(&file);
+        // The first health check in each file is the server's: compose.yaml's app service
+        // comes first, and compose.cluster.yaml's is in the replicas' shared block.
+        let check = yaml_block(&text, "healthcheck:");
+        let test = yaml_value(&check, "test").unwrap_or_default();
+        assert_eq!(
+            test, r#"["CMD", "/usr/local/bin/sightline", "probe"]"#,
+            "{file}: the server's health check"
+        );
+        let timeout = duration(&file, &yaml_value(&check, "timeout").unwrap_or_default());
+        assert!(
+            timeout > longest_answer,
+            "{file}: health check timeout {timeout:?}"
+        );
+    }
+    let cluster = read("compose.cluster.yaml");
+    let nginx = yaml_block(&cluster, "nginx:");
+    let waits = nginx
+        .iter()
+        .filter(|line| line.trim() == "condition: service_healthy")
+        .count();
+    assert_eq!(
+        waits, 3,
+        "compose.cluster.yaml: nginx waits for each replica's health"
+    );
+}
+
 #[test]
 fn the_app_port_is_the_one_nginx_kubernetes_and_compose_send_to() {
     let port_of = |file: &str, settings: &Settings| -> u16 {
