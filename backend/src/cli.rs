@@ -102,7 +102,12 @@ async fn probe(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
 
 async fn migrate(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let db = crate::storage::connect(&settings).await?;
-    crate::storage::migrate(&db).await?;
-    println!("Migrations applied.");
+    match crate::storage::migrate(&db).await? {
+        crate::storage::Schema::Current => println!("Migrations applied."),
+        crate::storage::Schema::Newer(later) => println!(
+            "The database is ahead of this release (it has {}): nothing to apply.",
+            later.join(", ")
+        ),
+    }
     Ok(())
 }

@@ -86,7 +86,12 @@ impl Application {
     /// Connects to the database and the hot store, applies migrations and binds the listener.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let db = storage::connect(&settings).await?;
-        storage::migrate(&db).await?;
+        if let storage::Schema::Newer(later) = storage::migrate(&db).await? {
+            tracing::warn!(
+                migrations = %later.join(", "),
+                "the database has migrations of a later release: starting without migrating"
+            );
+        }
         let hot = HotStore::connect(&settings).await?;
         let secret = jwt::load_or_create_secret(&settings).map_err(StartupError::Secret)?;
         let jwt = JwtKeys::new(&secret, settings.jwt_ttl);

@@ -24,3 +24,4 @@ mod reports;
 mod retention;
 mod row_level_security;
 mod tenant_isolation;
+mod upgrades;

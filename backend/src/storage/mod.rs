@@ -69,15 +69,32 @@ pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
     Database::connect(options).await
 }
 
-/// Applies every pending migration.
+/// Where the database's schema stands against this release's migrations, once `migrate` is
+/// done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Schema {
+    /// This release's migrations are all applied, and no others.
+    Current,
+    /// This release's migrations are all applied, and so are these, which this release does
+    /// not know: a later release migrated the database. Nothing was applied. A migration must
+    /// work with the release before it (infra/operations.md, "Upgrades"), so an older node
+    /// that restarts during a rollout still starts.
+    Newer(Vec<String>),
+}
+
+/// Applies every pending migration, unless the database is ahead of this release.
 ///
 /// On PostgreSQL, processes starting together take turns: the migrations run in one
 /// transaction that first takes an advisory lock, so the first process applies them and the
 /// others then find nothing left to do (sea-orm's migrator takes no lock of its own, and two
 /// at once fail on duplicate catalogue entries).
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+pub async fn migrate(db: &DatabaseConnection) -> Result<Schema, DbErr> {
     if db.get_database_backend() != DbBackend::Postgres {
-        return Migrator::up(db, None).await;
+        let schema = compare_with_this_release(db).await?;
+        if schema == Schema::Current {
+            Migrator::up(db, None).await?;
+        }
+        return Ok(schema);
     }
     let turn = db.begin().await?;
     turn.execute_raw(Statement::from_string(
@@ -85,8 +102,51 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
         format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"),
     ))
     .await?;
-    Migrator::up(&turn, None).await?;
-    turn.commit().await
+    let schema = compare_with_this_release(&turn).await?;
+    if schema == Schema::Current {
+        Migrator::up(&turn, None).await?;
+    }
+    turn.commit().await?;
+    Ok(schema)
+}
+
+/// Compares the applied migrations with this release's. Pending ones of this release count as
+/// `Current` (they are about to be applied). A database that has migrations this release does
+/// not know and lacks some of its own was not migrated by a later release of this one, and is
+/// refused.
+async fn compare_with_this_release(db: &impl ConnectionTrait) -> Result<Schema, DbErr> {
+    let known: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|migration| migration.name().to_owned())
+        .collect();
+    let applied: Vec<String> = Migrator::get_migration_models(db)
+        .await?
+        .into_iter()
+        .map(|model| model.version)
+        .collect();
+    let unknown: Vec<String> = applied
+        .iter()
+        .filter(|version| !known.contains(version))
+        .cloned()
+        .collect();
+    if unknown.is_empty() {
+        return Ok(Schema::Current);
+    }
+    let missing: Vec<&str> = known
+        .iter()
+        .filter(|version| !applied.contains(version))
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        Ok(Schema::Newer(unknown))
+    } else {
+        Err(DbErr::Custom(format!(
+            "the database has migrations this release does not know ({}) but lacks some of its \
+             own ({}): it was not migrated by a later release of this one",
+            unknown.join(", "),
+            missing.join(", ")
+        )))
+    }
 }
 
 /// The advisory lock key the migrations run under ("SIGHTMIG" in ASCII).
