@@ -5,6 +5,7 @@
 use crate::actors::matcher::{Matcher, MatcherConfig};
 use crate::actors::purge::{self, PurgeConfig};
 use crate::auth::jwt::{self, JwtKeys};
+use crate::auth::login_throttle::LoginThrottle;
 use crate::cache::{CacheError, HotStore};
 use crate::cluster::{self, Change, Heard};
 use crate::config::Settings;
@@ -146,6 +147,7 @@ impl Application {
             .map(|url| hear_changes(url.expose().to_owned(), &ingest));
         let state = web::Data::new(AppState {
             db,
+            login_throttle: LoginThrottle::new(hot.clone(), &settings),
             hot,
             jwt,
             ingest,

@@ -1,7 +1,9 @@
 //! Signup and login.
 
 use serde_json::json;
+use sightline::config::Secret;
 use support::TestApp;
+use support::redis_server::RedisServer;
 
 #[actix_web::test]
 async fn signup_creates_a_tenant_whose_owner_can_use_the_token() {
@@ -191,6 +193,33 @@ async fn repeated_failures_lock_the_account_with_retry_after() {
             None,
             &json!({"email": account.email, "password": account.password}),
         )
+        .await
+        .expect(429);
+    let retry_after: u64 = locked.header("retry-after").unwrap().parse().unwrap();
+    assert!(retry_after > 0 && retry_after <= app.settings.login_lockout.as_secs());
+}
+
+#[actix_web::test]
+async fn failed_logins_are_still_throttled_while_redis_is_down() {
+    let mut redis = RedisServer::start().await;
+    let url = redis.url();
+    let app = TestApp::spawn_with(|settings| settings.redis_url = Some(Secret::new(url))).await;
+    let account = app.signup().await;
+    redis.kill();
+    let login = |password: &str| json!({"email": account.email, "password": password});
+
+    // The outage locks nobody out...
+    app.post("/v1/auth/login", None, &login(&account.password))
+        .await
+        .expect(200);
+    // ...and does not lift the limit: this process counts the failures itself.
+    for _ in 0..app.settings.login_max_failures_per_account {
+        app.post("/v1/auth/login", None, &login("wrong password"))
+            .await
+            .expect(401);
+    }
+    let locked = app
+        .post("/v1/auth/login", None, &login(&account.password))
         .await
         .expect(429);
     let retry_after: u64 = locked.header("retry-after").unwrap().parse().unwrap();

@@ -169,7 +169,7 @@ pub(crate) async fn log_in(
         email: &normalised,
         address: &address,
     };
-    login_throttle::check(&state.hot, &state.settings, &attempt).await?;
+    state.login_throttle.check(&attempt).await?;
 
     let record = match &email {
         Some(email) => accounts::find_login(&state.db, email).await?,
@@ -189,10 +189,10 @@ pub(crate) async fn log_in(
         }
     };
     let Some(record) = verified else {
-        login_throttle::record_failure(&state.hot, &state.settings, &attempt).await;
+        state.login_throttle.record_failure(&attempt).await;
         return Err(ApiError::Unauthorized);
     };
-    login_throttle::record_success(&state.hot, &attempt).await;
+    state.login_throttle.record_success(&attempt).await;
     let (token, expires_at) = state
         .jwt
         .issue(record.user_id, record.tenant_id, record.session_version)
