@@ -3,6 +3,7 @@
 use sightline::config::Secret;
 use support::TestApp;
 use support::fixtures::{batch, detection};
+use support::process::run_command;
 use support::redis_server::RedisServer;
 
 #[actix_web::test]
@@ -111,21 +112,14 @@ async fn a_node_starts_and_serves_while_redis_is_down_and_uses_it_once_it_answer
 /// The server's own binary, whose `probe` command is the container health check.
 const SERVER: &str = env!("CARGO_BIN_EXE_sightline-server");
 
-/// Runs `sightline probe` configured to reach `listen` (as a container's environment would),
-/// off the test's thread, which also runs the server being probed.
+/// Runs `sightline probe` configured to reach `listen`, as a container's environment would.
 async fn probe(listen: &str) -> std::process::Output {
-    let listen = listen.to_owned();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(SERVER)
-            .arg("probe")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("SIGHTLINE_LISTEN", listen)
-            .output()
-            .expect("run sightline probe")
-    })
+    run_command(
+        SERVER,
+        &["probe"],
+        vec![("SIGHTLINE_LISTEN", listen.to_owned())],
+    )
     .await
-    .expect("the probe thread")
 }
 
 fn listen_address(app: &TestApp) -> String {

@@ -4,6 +4,7 @@
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use support::TestApp;
+use support::process::run_command;
 
 const SERVER: &str = env!("CARGO_BIN_EXE_sightline-server");
 /// A migration of a release later than this one.
@@ -25,23 +26,6 @@ async fn record_a_later_migration(app: &TestApp) {
     .await;
 }
 
-/// Runs this package's `sightline` binary with `args` and only `env` (off the test's thread,
-/// which also runs the in-process server).
-async fn run(args: &[&str], env: Vec<(&'static str, String)>) -> std::process::Output {
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(SERVER)
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(env)
-            .output()
-            .expect("run the sightline binary")
-    })
-    .await
-    .expect("the command's thread")
-}
-
 fn database_url(app: &TestApp) -> String {
     app.settings
         .database_url
@@ -53,7 +37,10 @@ fn database_url(app: &TestApp) -> String {
 
 #[actix_web::test]
 async fn a_node_starts_and_serves_on_a_database_a_later_release_migrated() {
-    let app = TestApp::spawn().await;
+    // A process, not in-process: starting the sibling blocks this thread until it prints its
+    // URL, and an in-process server on this thread could then hold a lock the sibling waits
+    // for.
+    let app = TestApp::spawn_process(SERVER).await;
     let migrations_before = app.count("SELECT count(*) FROM seaql_migrations").await;
     record_a_later_migration(&app).await;
 
@@ -61,7 +48,7 @@ async fn a_node_starts_and_serves_on_a_database_a_later_release_migrated() {
     // not migrate, and is ready.
     let node = app.start_sibling(SERVER);
     let address = node.base_url.trim_start_matches("http://").to_owned();
-    let probe = run(&["probe"], vec![("SIGHTLINE_LISTEN", address)]).await;
+    let probe = run_command(SERVER, &["probe"], vec![("SIGHTLINE_LISTEN", address)]).await;
     assert!(probe.status.success(), "{probe:?}");
     assert!(
         node.output().contains("migrations of a later release"),
@@ -79,7 +66,12 @@ async fn a_node_starts_and_serves_on_a_database_a_later_release_migrated() {
 async fn the_migrate_command_on_a_database_ahead_of_it_applies_nothing_and_says_so() {
     let app = TestApp::spawn().await;
     record_a_later_migration(&app).await;
-    let output = run(&["migrate"], vec![("DATABASE_URL", database_url(&app))]).await;
+    let output = run_command(
+        SERVER,
+        &["migrate"],
+        vec![("DATABASE_URL", database_url(&app))],
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{output:?}");
     assert!(stdout.contains("ahead of this release"), "{stdout}");

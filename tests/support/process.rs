@@ -135,3 +135,26 @@ impl Drop for ServerProcess {
         self.kill_now();
     }
 }
+
+/// Runs `binary` (the `sightline` command line) once with `args` and only `env` besides
+/// `PATH`, as an operator or a container health check would, and returns what it printed.
+/// Runs off the caller's thread, which may also be running the in-process server the command
+/// talks to.
+pub async fn run_command(
+    binary: &'static str,
+    args: &[&str],
+    env: Vec<(&'static str, String)>,
+) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(binary)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env)
+            .output()
+            .unwrap_or_else(|err| panic!("cannot run {binary}: {err}"))
+    })
+    .await
+    .expect("the command's thread")
+}
