@@ -730,6 +730,40 @@ async fn a_tenant_refused_this_second_is_refused_before_its_body_is_read() {
     .expect(202);
 }
 
+/// A client that ignores `Retry-After` and sends again within the second it was refused in is
+/// answered only when that second ends, so a closed loop of refused requests cannot spin as
+/// fast as the server answers. The first refusal is answered at once.
+#[actix_web::test]
+async fn a_request_sent_again_within_its_refused_second_is_answered_when_the_second_ends() {
+    let app = TestApp::spawn_with(|s| s.ingest_rate_limit_per_second = 3).await;
+    let (_, key) = ingest_key(&app).await;
+    let over: Vec<Value> = (0..4).map(|i| detection(&format!("d-{i}"), "s")).collect();
+    // Early in a second (the server's clock is this one), so that both requests fall in it.
+    let into_second = chrono::Utc::now().timestamp_subsec_millis();
+    if into_second > 100 {
+        let rest = u64::from(1000 - into_second);
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(rest + 20)).await;
+    }
+    app.post("/v1/events", Some(&key), &batch(over.clone()))
+        .await
+        .expect(429);
+    let refused_in = chrono::Utc::now();
+    let again = app
+        .post("/v1/events", Some(&key), &batch(over.clone()))
+        .await
+        .expect(429);
+    let answered = chrono::Utc::now();
+    assert_eq!(again.header("retry-after"), Some("1"));
+    // Held until the second it was sent in was over (or, had the machine stalled past the
+    // second, refused afresh in a later one): never answered within the refused second.
+    assert!(
+        answered.timestamp() > refused_in.timestamp(),
+        "the repeated request was answered within its refused second: refused at {refused_in}, \
+         answered at {answered}"
+    );
+    assert_eq!(app.count("SELECT count(*) FROM detections").await, 0);
+}
+
 #[actix_web::test]
 async fn ingest_needs_the_ingest_scope_or_a_managing_role() {
     let app = TestApp::spawn().await;

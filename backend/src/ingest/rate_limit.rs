@@ -7,7 +7,8 @@
 //! A tenant refused in one second stays refused for the rest of it (its counter only grows),
 //! so this process remembers the refusal and answers the tenant's further requests of that
 //! second before reading their bodies: a flood past the limit then costs little more than its
-//! authentication, and does not take the CPU that other tenants' requests need.
+//! authentication, and does not take the CPU that other tenants' requests need. Those
+//! further requests are answered only when the second ends (see `routes/events.rs`).
 
 use crate::cache::HotStore;
 use crate::domain::TenantId;
@@ -39,15 +40,19 @@ impl RateLimiter {
     }
 
     /// Whether the tenant was refused earlier in the current second, so that this request
-    /// is refused too, before its body is read. `Err(seconds)` as [`RateLimiter::admit`].
-    pub fn refused_this_second(&self, tenant: TenantId) -> Result<(), u64> {
-        let second = chrono::Utc::now().timestamp();
+    /// is refused too, before its body is read: `Some(what is left of the second)`.
+    pub fn refused_this_second(&self, tenant: TenantId) -> Option<Duration> {
+        let now = chrono::Utc::now();
         let refused = self
             .refused
             .lock()
-            .map(|refused| refused.get(&tenant) == Some(&second))
+            .map(|refused| refused.get(&tenant) == Some(&now.timestamp()))
             .unwrap_or(false);
-        if refused { Err(1) } else { Ok(()) }
+        refused.then(|| {
+            Duration::from_secs(1).saturating_sub(Duration::from_nanos(u64::from(
+                now.timestamp_subsec_nanos(),
+            )))
+        })
     }
 
     fn remember_refusal(&self, tenant: TenantId, second: i64) {
@@ -81,5 +86,35 @@ impl RateLimiter {
             // The in-process store does not fail; were it to, ingestion goes on.
             Err(_) => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(n: u128) -> TenantId {
+        TenantId::from_uuid(uuid::Uuid::from_u128(n))
+    }
+
+    #[actix_web::test]
+    async fn a_refusal_holds_for_the_rest_of_its_second_and_for_that_tenant_only() {
+        let limiter = RateLimiter::new(HotStore::in_process("rate-limit-test"), 5);
+        // Early in a second, so that the checks below fall in the second of the refusal.
+        let into_second = chrono::Utc::now().timestamp_subsec_millis();
+        if into_second > 500 {
+            let rest = u64::from(1000 - into_second);
+            tokio::time::sleep(Duration::from_millis(rest + 10)).await;
+        }
+        assert_eq!(limiter.refused_this_second(tenant(1)), None);
+        assert_eq!(limiter.admit(tenant(1), 5).await, Ok(()));
+        assert_eq!(limiter.refused_this_second(tenant(1)), None);
+        assert_eq!(limiter.admit(tenant(1), 1).await, Err(1));
+        let rest = limiter.refused_this_second(tenant(1));
+        assert!(
+            rest.is_some_and(|rest| rest > Duration::ZERO && rest <= Duration::from_secs(1)),
+            "{rest:?}"
+        );
+        assert_eq!(limiter.refused_this_second(tenant(2)), None);
     }
 }

@@ -49,11 +49,21 @@ async fn handle(
     mode: Mode,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_access(Scope::Ingest, Role::can_manage)?;
-    state
+    if let Some(rest_of_second) = state
         .ingest
         .rate_limiter
         .refused_this_second(caller.tenant().id())
-        .map_err(|retry_after_secs| ApiError::TooManyRequests { retry_after_secs })?;
+    {
+        // The tenant was already told to wait out this second. Its further requests of the
+        // second are held until it ends: a client that ignores `Retry-After` then sends at
+        // most as many requests a second as it keeps in flight, instead of taking the CPU
+        // that other tenants need with refusals as fast as the server can answer them. A
+        // client that honours `Retry-After` never waits here.
+        tokio::time::sleep(rest_of_second).await;
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: 1,
+        });
+    }
     let bytes = read_bytes(&request, payload, MAX_BODY_BYTES).await?;
     let batch: Batch = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::BadRequest(format!(
