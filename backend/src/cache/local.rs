@@ -80,6 +80,22 @@ impl LocalStore {
         (count, seconds_until(expires, now))
     }
 
+    /// [`super::HotStore::spend`], in microseconds: `(admitted, owed)`.
+    pub(super) fn spend(&self, key: &str, cost: u64, allowance: u64) -> (bool, u64) {
+        let (clock, now) = (Instant::now(), epoch_micros());
+        let mut map = self.lock();
+        let paid_off = Self::live(&map, key, clock)
+            .and_then(|entry| entry.value.parse::<u64>().ok())
+            .map_or(now, |paid_off| paid_off.max(now));
+        let owed = paid_off - now + cost;
+        if owed > allowance {
+            return (false, paid_off - now);
+        }
+        let expires = clock + Duration::from_micros(owed);
+        Self::insert(&mut map, key, (paid_off + cost).to_string(), expires);
+        (true, owed)
+    }
+
     pub(super) fn counter(&self, key: &str) -> (u64, u64) {
         let now = Instant::now();
         Self::live(&self.lock(), key, now)
@@ -91,6 +107,14 @@ impl LocalStore {
             })
             .unwrap_or((0, 0))
     }
+}
+
+fn epoch_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+        })
 }
 
 fn seconds_until(expires: Instant, now: Instant) -> u64 {
@@ -111,6 +135,23 @@ mod tests {
         assert_eq!(store.get("a"), None);
         assert!(store.set_if_absent("a", "2", Duration::from_secs(5)));
         assert!(!store.set_if_absent("a", "3", Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn a_bucket_spends_up_to_its_allowance_and_pays_off_over_time() {
+        let store = LocalStore::default();
+        let (second, tenth) = (1_000_000, 100_000);
+        assert!(store.spend("b", 6 * tenth, second).0);
+        let (admitted, owed) = store.spend("b", 6 * tenth, second);
+        // Refused, and the refusal spent nothing: what is owed is the first spend's.
+        assert!(!admitted);
+        assert!(owed <= 6 * tenth && owed > 5 * tenth, "{owed}");
+        assert!(store.spend("b", 3 * tenth, second).0);
+        // More than the allowance at once is never spent.
+        assert!(!store.spend("other", second + 1, second).0);
+        std::thread::sleep(Duration::from_millis(250));
+        // A quarter of a second later a quarter of a second more is owed no longer.
+        assert!(store.spend("b", 2 * tenth, second).0);
     }
 
     #[test]

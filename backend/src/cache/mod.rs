@@ -57,6 +57,33 @@ enum Backend {
     Local(local::LocalStore),
 }
 
+/// What a [`HotStore::spend`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spend {
+    Admitted,
+    /// Not spent: what the bucket owed already.
+    Refused {
+        owed: Duration,
+    },
+}
+
+/// [`HotStore::spend`] in Redis: KEYS[1] the bucket, ARGV[1] the cost and ARGV[2] the
+/// allowance, in microseconds. Answers `{1, owed after}` or `{0, owed before}`. The key
+/// expires once the bucket is paid off. (Lua numbers are doubles: microseconds of the epoch
+/// stay exact up to the year 2255.)
+const SPEND_SCRIPT: &str = r#"
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local paid_off = now
+local stored = redis.call('GET', KEYS[1])
+if stored then paid_off = math.max(tonumber(stored), now) end
+local owed = paid_off - now + tonumber(ARGV[1])
+if owed > tonumber(ARGV[2]) then return {0, paid_off - now} end
+redis.call('SET', KEYS[1], string.format('%d', paid_off + tonumber(ARGV[1])),
+    'PX', math.floor(owed / 1000) + 1)
+return {1, owed}
+"#;
+
 /// The Redis connection and the breaker in front of it, shared by every clone of the store.
 #[derive(Clone)]
 struct Redis {
@@ -171,12 +198,9 @@ impl HotStore {
         CacheKey(format!("{}:api_key:{key_hash}", self.prefix))
     }
 
-    /// Events a tenant sent in one second (`epoch_second`), for the ingest rate limit.
-    pub fn ingest_rate_key(&self, tenant: TenantId, epoch_second: i64) -> CacheKey {
-        CacheKey(format!(
-            "{}:t:{tenant}:ingest_rate:{epoch_second}",
-            self.prefix
-        ))
+    /// A tenant's ingest rate bucket (see [`HotStore::spend`]).
+    pub fn ingest_rate_key(&self, tenant: TenantId) -> CacheKey {
+        CacheKey(format!("{}:t:{tenant}:ingest_bucket", self.prefix))
     }
 
     /// Marks that a key's last-used time was written recently.
@@ -370,6 +394,43 @@ impl HotStore {
         }
     }
 
+    /// Spends `cost` from a rate bucket, if what the bucket then owes is at most
+    /// `allowance`; a refused spend changes nothing. The key holds the time (microseconds of
+    /// the Unix epoch) at which the bucket is paid off, which moves on by `cost` with each
+    /// spend and never lags behind now (the generic cell rate algorithm). In Redis the clock
+    /// is Redis's own, so every process counts against one clock.
+    pub async fn spend(
+        &self,
+        key: &CacheKey,
+        cost: Duration,
+        allowance: Duration,
+    ) -> Result<Spend, CacheError> {
+        let (cost, allowance) = (micros(cost), micros(allowance));
+        let (admitted, owed) = match &self.backend {
+            Backend::Redis(server) => {
+                let mut command = redis::cmd("EVAL");
+                command
+                    .arg(SPEND_SCRIPT)
+                    .arg(1)
+                    .arg(&key.0)
+                    .arg(cost)
+                    .arg(allowance);
+                let mut conn = server.conn.clone();
+                let (admitted, owed): (i64, i64) = server
+                    .run(async move { command.query_async(&mut conn).await })
+                    .await?;
+                (admitted == 1, u64::try_from(owed).unwrap_or(0))
+            }
+            Backend::Local(local) => local.spend(&key.0, cost, allowance),
+        };
+        let owed = Duration::from_micros(owed);
+        Ok(if admitted {
+            Spend::Admitted
+        } else {
+            Spend::Refused { owed }
+        })
+    }
+
     /// The current value of a counter and the seconds until it expires.
     pub async fn counter(&self, key: &CacheKey) -> Result<(u64, u64), CacheError> {
         match &self.backend {
@@ -489,6 +550,10 @@ fn is_outage(err: &redis::RedisError) -> bool {
         || err.is_connection_dropped()
         || err.is_connection_refusal()
         || err.is_unrecoverable_error()
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 fn millis(duration: Duration) -> u64 {

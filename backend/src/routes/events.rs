@@ -2,8 +2,10 @@
 
 use super::body::read_bytes;
 use crate::auth::Caller;
+use crate::domain::TenantId;
 use crate::domain::{Role, Scope};
 use crate::error::ApiError;
+use crate::ingest::rate_limit::{RETRY_AFTER, RateLimiter};
 use crate::ingest::{IngestError, MAX_BODY_BYTES, MAX_EVENTS_PER_BATCH, Mode};
 use crate::state::AppState;
 use crate::storage::invalid_events::recent_invalid;
@@ -49,20 +51,10 @@ async fn handle(
     mode: Mode,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_access(Scope::Ingest, Role::can_manage)?;
-    if let Some(rest_of_second) = state
-        .ingest
-        .rate_limiter
-        .refused_this_second(caller.tenant().id())
-    {
-        // The tenant was already told to wait out this second. Its further requests of the
-        // second are held until it ends: a client that ignores `Retry-After` then sends at
-        // most as many requests a second as it keeps in flight, instead of taking the CPU
-        // that other tenants need with refusals as fast as the server can answer them. A
-        // client that honours `Retry-After` never waits here.
-        tokio::time::sleep(rest_of_second).await;
-        return Err(ApiError::TooManyRequests {
-            retry_after_secs: 1,
-        });
+    let tenant = caller.tenant().id();
+    let limiter = &state.ingest.rate_limiter;
+    if limiter.is_full(tenant) {
+        return Err(refusal(limiter, tenant, RETRY_AFTER.as_secs()).await);
     }
     let bytes = read_bytes(&request, payload, MAX_BODY_BYTES).await?;
     let batch: Batch = serde_json::from_slice(&bytes).map_err(|e| {
@@ -81,23 +73,33 @@ async fn handle(
             batch.events.len()
         )));
     }
-    let report = state
+    let outcome = state
         .ingest
         .ingest(&state.db, caller.tenant(), batch.events, mode)
-        .await
-        .map_err(|err| match err {
-            IngestError::RateLimited { retry_after_secs } => {
-                ApiError::TooManyRequests { retry_after_secs }
-            }
-            IngestError::Unavailable(cause) => {
-                tracing::warn!(%cause, "ingest refused: storage unavailable");
-                ApiError::Unavailable {
-                    retry_after_secs: 1,
-                }
-            }
-            IngestError::Db(db) => db.into(),
-        })?;
-    Ok(HttpResponse::Accepted().json(report))
+        .await;
+    match outcome {
+        Ok(report) => Ok(HttpResponse::Accepted().json(report)),
+        Err(IngestError::RateLimited { retry_after_secs }) => {
+            Err(refusal(limiter, tenant, retry_after_secs).await)
+        }
+        Err(IngestError::Unavailable(cause)) => {
+            tracing::warn!(%cause, "ingest refused: storage unavailable");
+            Err(ApiError::Unavailable {
+                retry_after_secs: 1,
+            })
+        }
+        Err(IngestError::Db(db)) => Err(db.into()),
+    }
+}
+
+/// The tenant's 429, held first when the tenant was refused a moment ago and so did not wait
+/// (see `ingest::rate_limit`).
+async fn refusal(limiter: &RateLimiter, tenant: TenantId, retry_after_secs: u64) -> ApiError {
+    let hold = limiter.hold_refusal(tenant);
+    if !hold.is_zero() {
+        tokio::time::sleep(hold).await;
+    }
+    ApiError::TooManyRequests { retry_after_secs }
 }
 
 #[derive(Deserialize)]
